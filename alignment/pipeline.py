@@ -1,0 +1,201 @@
+"""Align a whole parallel corpus: read, tokenize, align, write Pharaoh links.
+
+Consumes a :class:`~alignment.corpus.ParallelCorpus` and a
+:class:`~alignment.aligners.base.WordAligner`; produces a links file with exactly one
+line per *input* line (an empty line where a pair was skipped or has no links), so the
+output never falls out of step with the input.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from alignment.aligners.base import WordAligner
+from alignment.corpus import BadLine, ParallelCorpus
+from alignment.errors import CorpusError
+from alignment.records import Links, SentencePair, TokenizedText
+from alignment.tokenize import Tokenizer
+
+logger = logging.getLogger(__name__)
+
+#: ``progress(stage, n)``: n more input lines went through ``stage``
+#: ("tokenize", "align" or "extra").
+ProgressFn = Callable[[str, int], None]
+
+
+@dataclass
+class AlignSummary:
+    """What an alignment run did; ``as_dict`` is what the CLI reports."""
+
+    input_lines: int = 0
+    aligned_pairs: int = 0
+    links: int = 0
+    extra_pairs: int = 0
+    skipped: dict[str, object] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, object]:
+        rate = self.input_lines / self.seconds if self.seconds else 0.0
+        return {
+            "input_lines": self.input_lines,
+            "aligned_pairs": self.aligned_pairs,
+            "links": self.links,
+            "extra_training_pairs": self.extra_pairs,
+            "skipped": self.skipped,
+            "seconds": round(self.seconds, 3),
+            "pairs_per_second": round(rate, 1),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class _Tokenized:
+    pair: SentencePair
+    src: TokenizedText
+    tgt: TokenizedText
+
+
+def _chunks(items: Iterable[SentencePair | BadLine], size: int | None) -> Iterator[list]:
+    chunk: list[SentencePair | BadLine] = []
+    for item in items:
+        chunk.append(item)
+        if size is not None and len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _tokenize_chunk(
+    chunk: list[SentencePair | BadLine], src_tok: Tokenizer, tgt_tok: Tokenizer
+) -> list[_Tokenized | BadLine]:
+    pairs = [it for it in chunk if isinstance(it, SentencePair)]
+    srcs = src_tok.pipe(p.src_text for p in pairs)
+    tgts = tgt_tok.pipe(p.tgt_text for p in pairs)
+    done = iter([_Tokenized(p, s, t) for p, s, t in zip(pairs, srcs, tgts, strict=True)])
+    return [it if isinstance(it, BadLine) else next(done) for it in chunk]
+
+
+def _check_length(
+    item: _Tokenized, limit: int | None, corpus: ParallelCorpus
+) -> _Tokenized | BadLine:
+    if limit is None or (len(item.src) <= limit and len(item.tgt) <= limit):
+        return item
+    err = CorpusError(
+        corpus.path,
+        item.pair.line_no,
+        f"the pair has {len(item.src)} source and {len(item.tgt)} target tokens, more than "
+        f"the aligner's limit of {limit} tokens a side (it is never cut)",
+        "split the pair into shorter sentence pairs, use --aligner simalign (which aligns "
+        "long text in windows), or pass --skip-bad to skip it (counted, empty output line)",
+        reason="too_long",
+    )
+    if not corpus.skip_bad:
+        raise err
+    bad = BadLine(item.pair.line_no, "too_long", str(err))
+    corpus.report.add(bad)
+    return bad
+
+
+def add_extra_corpora(
+    aligner: WordAligner,
+    extra: Sequence[ParallelCorpus],
+    src_tok: Tokenizer,
+    tgt_tok: Tokenizer,
+    progress: ProgressFn | None = None,
+) -> int:
+    """Feed extra parallel text to an aligner that trains on text (eflomal)."""
+    add = getattr(aligner, "add_training_text", None)
+    if add is None:
+        raise ValueError(
+            f"the {aligner.name} aligner does not train on text, so extra corpora do not "
+            "apply to it; drop --extra-corpus or use --aligner eflomal"
+        )
+    total = 0
+    for corpus in extra:
+        for chunk in _chunks(corpus, 20000):
+            items = [it for it in _tokenize_chunk(chunk, src_tok, tgt_tok) if not isinstance(it, BadLine)]
+            total += add([it.src.tokens for it in items], [it.tgt.tokens for it in items])
+            if progress:
+                progress("extra", len(chunk))
+        if corpus.report.total:
+            logger.warning("extra corpus %s: skipped %s", corpus.path, corpus.report.as_dict())
+    return total
+
+
+def align_corpus(
+    corpus: ParallelCorpus,
+    aligner: WordAligner,
+    out_path: Path | str,
+    src_tokenizer: Tokenizer,
+    tgt_tokenizer: Tokenizer,
+    scores_path: Path | str | None = None,
+    extra_corpora: Sequence[ParallelCorpus] = (),
+    chunk_size: int = 20000,
+    progress: ProgressFn | None = None,
+) -> AlignSummary:
+    """Align every pair of ``corpus`` and write 0-indexed Pharaoh links to ``out_path``.
+
+    Aligners that must see the whole corpus to learn from it (eflomal without priors)
+    get it in one piece; others get chunks of ``chunk_size`` pairs, so memory stays
+    bounded. Outputs are written to a temporary name and renamed when complete, so a
+    failed run never leaves a half-written links file behind.
+    """
+    start = time.perf_counter()
+    summary = AlignSummary()
+    summary.extra_pairs = add_extra_corpora(
+        aligner, extra_corpora, src_tokenizer, tgt_tokenizer, progress
+    ) if extra_corpora else 0
+    whole = getattr(aligner, "needs_whole_corpus", False)
+    limit = getattr(aligner, "max_tokens", None)
+    out_path = Path(out_path)
+    tmp_out = out_path.with_name(out_path.name + ".part")
+    tmp_scores = Path(str(scores_path) + ".part") if scores_path else None
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with open(tmp_out, "w", encoding="utf-8") as out, (
+            open(tmp_scores, "w", encoding="utf-8") if tmp_scores else _NullWriter()
+        ) as scores_out:
+            for chunk in _chunks(corpus, None if whole else chunk_size):
+                items = [
+                    _check_length(it, limit, corpus) if isinstance(it, _Tokenized) else it
+                    for it in _tokenize_chunk(chunk, src_tokenizer, tgt_tokenizer)
+                ]
+                if progress:
+                    progress("tokenize", len(chunk))
+                good = [it for it in items if isinstance(it, _Tokenized)]
+                links = iter(aligner.align([g.src.tokens for g in good], [g.tgt.tokens for g in good]))
+                for it in items:
+                    pair_links = Links() if isinstance(it, BadLine) else next(links)
+                    out.write(pair_links.to_pharaoh() + "\n")
+                    scores_out.write(pair_links.scores_text() + "\n")
+                    summary.links += len(pair_links)
+                summary.input_lines += len(items)
+                summary.aligned_pairs += len(good)
+                if progress:
+                    progress("align", len(chunk))
+        tmp_out.replace(out_path)
+        if tmp_scores:
+            tmp_scores.replace(Path(scores_path))  # type: ignore[arg-type]
+    finally:
+        for tmp in (tmp_out, tmp_scores):
+            if tmp is not None and tmp.exists():
+                tmp.unlink()
+    summary.skipped = corpus.report.as_dict()
+    summary.seconds = time.perf_counter() - start
+    logger.info("aligned %s", summary.as_dict())
+    return summary
+
+
+class _NullWriter:
+    def __enter__(self) -> _NullWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def write(self, text: str) -> int:
+        return 0

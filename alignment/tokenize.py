@@ -1,0 +1,103 @@
+"""Per-language tokenisation with character offsets.
+
+Tokens come from spaCy's rule-based tokenizer for the language (``spacy.blank``), so
+no model download is needed. Chinese is segmented with jieba and Japanese with
+SudachiPy, both through spaCy (install ``xlre[cjk]``). Whitespace tokens are dropped:
+a token never contains a space, so token lists can be written space-separated.
+With ``pretokenized=True`` the text is split on whitespace and tokens are kept as they
+are.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from functools import lru_cache
+from typing import Any
+
+from alignment.records import TokenizedText
+
+logger = logging.getLogger(__name__)
+
+# spaCy's default Chinese segmenter splits into characters; jieba gives words.
+_SPACY_CONFIG: dict[str, dict[str, Any]] = {
+    "zh": {"nlp": {"tokenizer": {"segmenter": "jieba"}}},
+}
+_EXTRA_PACKAGES = {"zh": "jieba", "ja": "sudachipy and sudachidict_core"}
+
+
+class TokenizerError(ValueError):
+    """A language has no tokenizer here; the message says what to install or pass."""
+
+
+@lru_cache(maxsize=None)
+def _spacy_tokenizer(lang: str) -> Any:
+    import spacy
+
+    try:
+        nlp = spacy.blank(lang, config=_SPACY_CONFIG.get(lang, {}))
+    except ImportError as err:
+        if lang in _EXTRA_PACKAGES:
+            raise TokenizerError(
+                f"tokenizing language {lang!r} needs {_EXTRA_PACKAGES[lang]}: "
+                f"install them with `pip install 'xlre[cjk]'` ({err})"
+            ) from err
+        raise TokenizerError(
+            f"unknown language code {lang!r}: spaCy has no tokenizer for it. Fix: use an "
+            "ISO 639-1 code spaCy knows (en, fr, de, es, zh, ja, ...), 'xx' for a "
+            "language-neutral tokenizer, or --pretokenized for whitespace-tokenized text"
+        ) from err
+    return nlp.tokenizer
+
+
+def whitespace_tokens(text: str) -> TokenizedText:
+    """Split ``text`` on whitespace, keeping each token's character offsets."""
+    tokens: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    pos = 0
+    for tok in text.split():
+        start = text.index(tok, pos)
+        pos = start + len(tok)
+        tokens.append(tok)
+        starts.append(start)
+        ends.append(pos)
+    return TokenizedText(text, tuple(tokens), tuple(starts), tuple(ends))
+
+
+class Tokenizer:
+    """Tokenizes text of one language into :class:`TokenizedText` records."""
+
+    def __init__(self, lang: str, pretokenized: bool = False) -> None:
+        self.lang = lang
+        self.pretokenized = pretokenized
+        self._spacy = None if pretokenized else _spacy_tokenizer(lang)
+
+    def __call__(self, text: str) -> TokenizedText:
+        return next(self.pipe([text]))
+
+    def pipe(self, texts: Iterable[str], batch_size: int = 1000) -> Iterator[TokenizedText]:
+        """Tokenize a stream of texts, in order."""
+        if self._spacy is None:
+            for text in texts:
+                yield whitespace_tokens(text)
+            return
+        for text, doc in _pair_up(texts, self._spacy, batch_size):
+            toks = [t for t in doc if not t.is_space]
+            yield TokenizedText(
+                text,
+                tuple(t.text for t in toks),
+                tuple(t.idx for t in toks),
+                tuple(t.idx + len(t.text) for t in toks),
+            )
+
+
+def _pair_up(texts: Iterable[str], spacy_tok: Any, batch_size: int) -> Iterator[tuple[str, Any]]:
+    batch: list[str] = []
+    for text in texts:
+        batch.append(text)
+        if len(batch) >= batch_size:
+            yield from zip(batch, spacy_tok.pipe(batch, batch_size=batch_size), strict=True)
+            batch = []
+    if batch:
+        yield from zip(batch, spacy_tok.pipe(batch, batch_size=batch_size), strict=True)
