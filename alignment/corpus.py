@@ -73,7 +73,7 @@ def open_binary(path: Path) -> BinaryIO:
         raise IsADirectoryError(f"{path}: is a directory, expected a corpus file")
     if path.suffix == ".gz":
         return gzip.open(path, "rb")  # type: ignore[return-value]
-    return open(path, "rb")  # noqa: SIM115
+    return open(path, "rb")
 
 
 def count_lines(path: Path) -> int:

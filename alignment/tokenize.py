@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from alignment.records import TokenizedText
@@ -30,7 +30,7 @@ class TokenizerError(ValueError):
     """A language has no tokenizer here; the message says what to install or pass."""
 
 
-@lru_cache(maxsize=None)
+@cache
 def _spacy_tokenizer(lang: str) -> Any:
     import spacy
 

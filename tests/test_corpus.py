@@ -81,7 +81,7 @@ def test_bad_line_errors_name_file_line_and_fix(
     with pytest.raises(CorpusError) as err:
         pairs_of(ParallelCorpus(path, "en", "fr", fmt="tsv"))
     msg = str(err.value)
-    assert f"bad.tsv:2:" in msg and needle in msg and "Fix:" in msg
+    assert "bad.tsv:2:" in msg and needle in msg and "Fix:" in msg
     assert err.value.reason == reason
 
     corpus = ParallelCorpus(path, "en", "fr", fmt="tsv", skip_bad=True)

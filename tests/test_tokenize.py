@@ -50,5 +50,5 @@ def test_pipe_keeps_order() -> None:
 
 
 def test_unknown_language_is_a_clear_error() -> None:
-    with pytest.raises(TokenizerError, match="unknown language code 'qq'.*--pretokenized"):
+    with pytest.raises(TokenizerError, match=r"unknown language code 'qq'.*--pretokenized"):
         Tokenizer("qq")

@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 _PRIOR_FIELDS = {"LEX": 4, "HMMF": 3, "HMMR": 3, "FERF": 4, "FERR": 4}
 
 
-def _import_eflomal():  # noqa: ANN202 - third-party module
+def _import_eflomal():
     try:
         import eflomal
     except ImportError as err:  # pragma: no cover - eflomal is a core dependency
