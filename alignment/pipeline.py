@@ -155,28 +155,62 @@ def align_corpus(
     tmp_out = out_path.with_name(out_path.name + ".part")
     tmp_scores = Path(str(scores_path) + ".part") if scores_path else None
     out_path.parent.mkdir(parents=True, exist_ok=True)
+
+    def tokenized_chunks() -> Iterator[list[_Tokenized | BadLine]]:
+        for chunk in _chunks(corpus, chunk_size):
+            items = [
+                _check_length(it, limit, corpus) if isinstance(it, _Tokenized) else it
+                for it in _tokenize_chunk(chunk, src_tokenizer, tgt_tokenizer)
+            ]
+            if progress:
+                progress("tokenize", len(chunk))
+            yield items
+
     try:
         with open(tmp_out, "w", encoding="utf-8") as out, (
             open(tmp_scores, "w", encoding="utf-8") if tmp_scores else _NullWriter()
         ) as scores_out:
-            for chunk in _chunks(corpus, None if whole else chunk_size):
-                items = [
-                    _check_length(it, limit, corpus) if isinstance(it, _Tokenized) else it
-                    for it in _tokenize_chunk(chunk, src_tokenizer, tgt_tokenizer)
-                ]
-                if progress:
-                    progress("tokenize", len(chunk))
-                good = [it for it in items if isinstance(it, _Tokenized)]
-                links = iter(aligner.align([g.src.tokens for g in good], [g.tgt.tokens for g in good]))
-                for it in items:
-                    pair_links = Links() if isinstance(it, BadLine) else next(links)
+
+            def write(items_good: Iterable[bool], links: Iterator[Links]) -> None:
+                n = 0
+                for good in items_good:
+                    pair_links = next(links) if good else Links()
                     out.write(pair_links.to_pharaoh() + "\n")
                     scores_out.write(pair_links.scores_text() + "\n")
                     summary.links += len(pair_links)
-                summary.input_lines += len(items)
-                summary.aligned_pairs += len(good)
-                if progress:
-                    progress("align", len(chunk))
+                    summary.input_lines += 1
+                    summary.aligned_pairs += good
+                    n += 1
+                    if progress and n % 1000 == 0:
+                        progress("align", 1000)
+                if progress and n % 1000:
+                    progress("align", n % 1000)
+
+            stream = getattr(aligner, "align_stream", None)
+            if whole and stream is not None:
+                # One pass that learns from everything: stream the text to the aligner,
+                # keeping one flag per input line so bad lines keep their place.
+                flags = bytearray()
+
+                def good_pairs() -> Iterator[tuple[tuple[str, ...], tuple[str, ...]]]:
+                    for items in tokenized_chunks():
+                        for it in items:
+                            flags.append(isinstance(it, _Tokenized))
+                            if isinstance(it, _Tokenized):
+                                yield it.src.tokens, it.tgt.tokens
+
+                links = stream(good_pairs())
+                first = next(links, None)  # runs the aligner over the whole stream
+                rest = iter(()) if first is None else _prepend(first, links)
+                write((bool(f) for f in flags), rest)
+            else:
+                batches: Iterable[list[_Tokenized | BadLine]] = tokenized_chunks()
+                if whole:  # an aligner that must see everything, given as one batch
+                    batches = [[it for chunk in batches for it in chunk]]
+                for items in batches:
+                    good = [it for it in items if isinstance(it, _Tokenized)]
+                    aligned = aligner.align([g.src.tokens for g in good], [g.tgt.tokens for g in good])
+                    write((isinstance(it, _Tokenized) for it in items), iter(aligned))
         tmp_out.replace(out_path)
         if tmp_scores:
             tmp_scores.replace(Path(scores_path))  # type: ignore[arg-type]
@@ -188,6 +222,11 @@ def align_corpus(
     summary.seconds = time.perf_counter() - start
     logger.info("aligned %s", summary.as_dict())
     return summary
+
+
+def _prepend(first: Links, rest: Iterator[Links]) -> Iterator[Links]:
+    yield first
+    yield from rest
 
 
 class _NullWriter:

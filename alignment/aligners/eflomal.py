@@ -20,8 +20,9 @@ refused (:attr:`EflomalAligner.max_tokens`) instead of coming back silently empt
 from __future__ import annotations
 
 import logging
+import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from alignment.aligners.base import AlignerError, WordAligner
@@ -116,12 +117,12 @@ class EflomalAligner(WordAligner):
         self.rel_iterations = rel_iterations
         self.null_prior = null_prior
         self.prefix_len = prefix_len
-        self._extra_src: list[str] = []
-        self._extra_tgt: list[str] = []
-        self._last_fwd: list[set[tuple[int, int]]] = []
-        self._last_rev: list[set[tuple[int, int]]] = []
-        self._last_src: list[str] = []
-        self._last_tgt: list[str] = []
+        # Training text and the last run's files live in a private working directory,
+        # so memory stays flat: eflomal reads the text from disk into compact arrays.
+        self._workdir = tempfile.TemporaryDirectory(prefix="xlre-eflomal-")
+        self._dir = Path(self._workdir.name)
+        self._n_extra = 0
+        self._last_n = 0
 
     @property
     def needs_whole_corpus(self) -> bool:
@@ -132,11 +133,15 @@ class EflomalAligner(WordAligner):
         """Add tokenised parallel text used for training only; returns pairs added."""
         self._check_lengths(src, tgt)
         added = 0
-        for s, t in zip(src, tgt, strict=True):
-            if 0 < len(s) <= self.max_tokens and 0 < len(t) <= self.max_tokens:
-                self._extra_src.append(" ".join(s))
-                self._extra_tgt.append(" ".join(t))
-                added += 1
+        with open(self._dir / "extra.src", "a", encoding="utf-8") as fs, open(
+            self._dir / "extra.tgt", "a", encoding="utf-8"
+        ) as ft:
+            for s, t in zip(src, tgt, strict=True):
+                if 0 < len(s) <= self.max_tokens and 0 < len(t) <= self.max_tokens:
+                    fs.write(" ".join(s) + "\n")
+                    ft.write(" ".join(t) + "\n")
+                    added += 1
+        self._n_extra += added
         return added
 
     def align(self, src: Sequence[Sequence[str]], tgt: Sequence[Sequence[str]]) -> list[Links]:
@@ -147,28 +152,50 @@ class EflomalAligner(WordAligner):
                     f"pair {k} has {len(s)} source and {len(t)} target tokens; eflomal "
                     f"aligns at most {self.max_tokens} tokens a side"
                 )
-        n = len(src)
-        if n == 0:
-            return []
-        src_lines = [" ".join(s) for s in src] + self._extra_src
-        tgt_lines = [" ".join(t) for t in tgt] + self._extra_tgt
-        fwd, rev = self._run(src_lines, tgt_lines)
-        self._last_src, self._last_tgt = src_lines, tgt_lines
-        self._last_fwd, self._last_rev = fwd, rev
-        out = []
-        for k in range(n):
-            if not src[k] or not tgt[k]:
-                out.append(Links())
-                continue
-            f, r = fwd[k], rev[k]
-            pairs = symmetrize(f, r, self.symmetrize_method)
-            scores = {p: (0.5 * (p in f) + 0.5 * (p in r)) for p in pairs}
-            out.append(Links.from_pairs(pairs, scores))
-        return out
+        return list(self.align_stream(zip(src, tgt, strict=True)))
 
-    def _run(
-        self, src_lines: list[str], tgt_lines: list[str]
-    ) -> tuple[list[set[tuple[int, int]]], list[set[tuple[int, int]]]]:
+    def align_stream(self, pairs: Iterable[tuple[Sequence[str], Sequence[str]]]) -> Iterator[Links]:
+        """Align a stream of (source tokens, target tokens) pairs with flat memory.
+
+        The stream is consumed (and written to disk) before the first result comes
+        back, since eflomal learns from all of it. Pairs over :attr:`max_tokens` raise
+        :class:`AlignerError`.
+        """
+        n = 0
+        empty: set[int] = set()
+        src_path, tgt_path = self._dir / "text.src", self._dir / "text.tgt"
+        with open(src_path, "w", encoding="utf-8") as fs, open(tgt_path, "w", encoding="utf-8") as ft:
+            for s, t in pairs:
+                if len(s) > self.max_tokens or len(t) > self.max_tokens:
+                    raise AlignerError(
+                        f"pair {n} has {len(s)} source and {len(t)} target tokens; eflomal "
+                        f"aligns at most {self.max_tokens} tokens a side"
+                    )
+                if not s or not t:
+                    empty.add(n)
+                fs.write(" ".join(s) + "\n")
+                ft.write(" ".join(t) + "\n")
+                n += 1
+            for name, fh in (("extra.src", fs), ("extra.tgt", ft)):
+                extra = self._dir / name
+                if extra.exists():
+                    with open(extra, encoding="utf-8") as ex:
+                        shutil.copyfileobj(ex, fh)
+        self._last_n = n
+        if n == 0:
+            return
+        self._run(src_path, tgt_path, n + self._n_extra)
+        with open(self._dir / "fwd", encoding="utf-8") as ff, open(self._dir / "rev", encoding="utf-8") as fr:
+            for k in range(n):
+                f, r = _parse_links(ff.readline()), _parse_links(fr.readline())
+                if k in empty:
+                    yield Links()
+                    continue
+                links = symmetrize(f, r, self.symmetrize_method)
+                scores = {p: (0.5 * (p in f) + 0.5 * (p in r)) for p in links}
+                yield Links.from_pairs(links, scores)
+
+    def _run(self, src_path: Path, tgt_path: Path, n_lines: int) -> None:
         eflomal = _import_eflomal()
         aligner = eflomal.Aligner(
             n_samplers=self.n_samplers,
@@ -179,14 +206,14 @@ class EflomalAligner(WordAligner):
         )
         logger.info(
             "eflomal: training on %d pairs (%d extra), %d samplers",
-            len(src_lines), len(self._extra_src), self.n_samplers,
+            n_lines, self._n_extra, self.n_samplers,
         )
-        with tempfile.TemporaryDirectory(prefix="xlre-eflomal-") as tmp:
-            fwd_path, rev_path = Path(tmp) / "fwd", Path(tmp) / "rev"
+        fwd_path, rev_path = self._dir / "fwd", self._dir / "rev"
+        with open(src_path, encoding="utf-8") as fs, open(tgt_path, encoding="utf-8") as ft:
             priors_fh = open(self.priors, encoding="utf-8") if self.priors else None  # noqa: SIM115
             try:
                 aligner.align(
-                    src_lines, tgt_lines,
+                    fs, ft,
                     links_filename_fwd=str(fwd_path), links_filename_rev=str(rev_path),
                     priors_input=priors_fh, quiet=True,
                 )
@@ -195,21 +222,24 @@ class EflomalAligner(WordAligner):
             finally:
                 if priors_fh is not None:
                     priors_fh.close()
-            fwd = _read_links(fwd_path, len(src_lines))
-            rev = _read_links(rev_path, len(src_lines))
-        return fwd, rev
+        for path in (fwd_path, rev_path):
+            got = _count_lines(path)
+            if got != n_lines:
+                raise AlignerError(f"eflomal wrote {got} link lines for {n_lines} sentence pairs")
 
     def save_priors(self, path: Path | str) -> None:
-        """Write priors learnt by the last :meth:`align` call (its text plus extra text)."""
-        if not self._last_fwd:
+        """Write priors learnt by the last alignment (its text plus extra text)."""
+        if not self._last_n:
             raise AlignerError("no alignment has been run yet: align a corpus before saving priors")
         eflomal = _import_eflomal()
-        lex, hmmf, hmmr, ferf, ferr = eflomal.calculate_priors(
-            (s.lower() for s in self._last_src),
-            (t.lower() for t in self._last_tgt),
-            (_pharaoh(f) for f in self._last_fwd),
-            (_pharaoh(r) for r in self._last_rev),
-        )
+        with open(self._dir / "text.src", encoding="utf-8") as fs, open(
+            self._dir / "text.tgt", encoding="utf-8"
+        ) as ft, open(self._dir / "fwd", encoding="utf-8") as ff, open(
+            self._dir / "rev", encoding="utf-8"
+        ) as fr:
+            lex, hmmf, hmmr, ferf, ferr = eflomal.calculate_priors(
+                (line.lower() for line in fs), (line.lower() for line in ft), ff, fr
+            )
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
@@ -218,20 +248,21 @@ class EflomalAligner(WordAligner):
         tmp.replace(path)
         logger.info("eflomal: wrote priors (%d lexical entries) to %s", len(lex), path)
 
+    def directional_links(self) -> Iterator[tuple[set[tuple[int, int]], set[tuple[int, int]]]]:
+        """(forward, reverse) links of each pair of the last alignment, before symmetrising."""
+        with open(self._dir / "fwd", encoding="utf-8") as ff, open(self._dir / "rev", encoding="utf-8") as fr:
+            for _ in range(self._last_n):
+                yield _parse_links(ff.readline()), _parse_links(fr.readline())
 
-def _pharaoh(links: set[tuple[int, int]]) -> str:
-    return " ".join(f"{i}-{j}" for i, j in sorted(links))
+
+def _count_lines(path: Path) -> int:
+    with open(path, "rb") as fh:
+        return sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))
 
 
-def _read_links(path: Path, n: int) -> list[set[tuple[int, int]]]:
-    out: list[set[tuple[int, int]]] = []
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            pairs = set()
-            for item in line.split():
-                i, _, j = item.partition("-")
-                pairs.add((int(i), int(j)))
-            out.append(pairs)
-    if len(out) != n:
-        raise AlignerError(f"eflomal wrote {len(out)} link lines for {n} sentence pairs")
-    return out
+def _parse_links(line: str) -> set[tuple[int, int]]:
+    pairs = set()
+    for item in line.split():
+        i, _, j = item.partition("-")
+        pairs.add((int(i), int(j)))
+    return pairs
