@@ -3,7 +3,8 @@
 Consumes a parallel corpus and a KB; produces a run directory::
 
     RUN_DIR/
-      config.json              the resolved configuration
+      config.json              the resolved configuration (config-I-of-K.json and
+                               manifest-I-of-K.json for machine I of a split run)
       alignment.links          whole-corpus word links (eflomal without priors)
       priors.txt               eflomal priors learnt on the corpus (reusable)
       shards/shard-00000.jsonl one JSON object per sentence and language
@@ -419,8 +420,13 @@ def _versions() -> dict[str, str]:
     return out
 
 
+def _part_suffix(config: AnnotateConfig) -> str:
+    """'' for a whole run; '-I-of-K' for machine I of a run split K ways."""
+    return "" if config.num_shards == 1 else f"-{config.shard_index}-of-{config.num_shards}"
+
+
 def _check_resume(run_dir: Path, config: AnnotateConfig, resume: bool) -> None:
-    cfg_path = run_dir / "config.json"
+    cfg_path = run_dir / f"config{_part_suffix(config)}.json"
     if not cfg_path.exists():
         if resume and (run_dir / SHARD_DIR).exists():
             raise RunError(f"{run_dir}: no config.json to resume from; start a new run")
@@ -474,7 +480,7 @@ def annotate(config: AnnotateConfig, resume: bool = False, progress: ProgressFn 
     run_dir = Path(config.out)
     run_dir.mkdir(parents=True, exist_ok=True)
     _check_resume(run_dir, config, resume)
-    (run_dir / "config.json").write_text(json.dumps(asdict(config), indent=2) + "\n", encoding="utf-8")
+    (run_dir / f"config{_part_suffix(config)}.json").write_text(json.dumps(asdict(config), indent=2) + "\n", encoding="utf-8")
     shard_dir = run_dir / SHARD_DIR
     shard_dir.mkdir(exist_ok=True)
     timings: dict[str, float] = {}
@@ -546,7 +552,7 @@ def annotate(config: AnnotateConfig, resume: bool = False, progress: ProgressFn 
         "timings_seconds": {k: round(v, 2) for k, v in timings.items()},
         "pairs_per_second": round(totals.get("pairs", 0) / timings["total"], 1) if timings["total"] else 0.0,
     }
-    name = "manifest.json" if config.num_shards == 1 else f"manifest-{config.shard_index}-of-{config.num_shards}.json"
+    name = f"manifest{_part_suffix(config)}.json"
     tmp = run_dir / (name + ".tmp")
     tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     tmp.replace(run_dir / name)

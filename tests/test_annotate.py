@@ -1,0 +1,224 @@
+"""Annotation runs on a hand-made KB and corpus: KB checks, linking, labels, resume, shards."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from alignment.tokenize import Tokenizer
+from xlre.annotate import AnnotateConfig, RunError, annotate, iter_records, load_run
+from xlre.cli import app
+from xlre.kb import KBError, load_kb
+from xlre.linking import EntityLinker, Gazetteer, LinkStats
+
+ENTITIES = [
+    {"id": "Q90", "type": "LOC", "labels": {"en": ["Paris"], "fr": ["Paris"]}},
+    {"id": "Q142", "type": "LOC", "labels": {"en": ["France"], "fr": ["France"]}},
+    {"id": "Q64", "type": "LOC", "labels": {"en": ["Berlin"], "fr": ["Berlin"]}},
+    {"id": "Q183", "type": "LOC", "labels": {"en": ["Germany"], "fr": ["Allemagne"]}},
+    {"id": "Q994", "type": "LOC", "labels": {"en": ["Tbilisi"], "fr": ["Tbilissi"]}},
+    # two entities share the alias "Georgia"
+    {"id": "Q230", "type": "LOC", "labels": {"en": ["Georgia"], "fr": ["Géorgie"]}},
+    {"id": "Q1428", "type": "LOC", "labels": {"en": ["Georgia", "GA"], "fr": ["Géorgie"]}},
+    {"id": "X1", "type": "PER", "labels": {"en": ["Anna Weber", "can"], "fr": ["Anna Weber"]}},
+]
+RELATIONS = [
+    {"id": "P17", "labels": {"en": "country", "fr": "pays"}},
+    {"id": "P1376", "labels": {"en": "capital of", "fr": "capitale de"}},
+    {"id": "P19", "labels": {"en": "place of birth"}},
+]
+TRIPLES = [
+    ("Q90", "P17", "Q142"), ("Q90", "P1376", "Q142"), ("Q64", "P17", "Q183"),
+    ("Q64", "P1376", "Q183"), ("Q994", "P17", "Q230"), ("X1", "P19", "Q64"),
+]
+TEMPLATES = [
+    ("{a} is the capital of {b} .", "{a} est la capitale de la {b} ."),
+    ("Anna Weber was born in Berlin .", "Anna Weber est née à Berlin ."),
+    ("Anna Weber visited Paris .", "Anna Weber a visité Paris ."),
+    ("Tbilisi is a city in Georgia .", "Tbilissi est une ville de Géorgie ."),
+    ("We saw the old city today .", "Nous avons vu la vieille ville aujourd'hui ."),
+]
+
+
+def write_kb(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "entities.jsonl").write_text("".join(json.dumps(e) + "\n" for e in ENTITIES), encoding="utf-8")
+    (path / "relations.jsonl").write_text("".join(json.dumps(r) + "\n" for r in RELATIONS), encoding="utf-8")
+    (path / "triples.tsv").write_text("".join("\t".join(t) + "\n" for t in TRIPLES), encoding="utf-8")
+    return path
+
+
+def write_corpus(path: Path, n: int = 120) -> Path:
+    rng = random.Random(0)
+    lines = []
+    for k in range(n):
+        en, fr = TEMPLATES[k % len(TEMPLATES)]
+        a, b, fb = rng.choice([("Paris", "France", "France"), ("Berlin", "Germany", "Allemagne")])
+        lines.append(f"p{k}\t{en.format(a=a, b=b)}\t{fr.format(a=a, b=fb)}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture()
+def kb_dir(tmp_path: Path) -> Path:
+    return write_kb(tmp_path / "kb")
+
+
+# ---------------------------------------------------------------- KB validation
+@pytest.mark.parametrize(
+    ("file", "content", "needle"),
+    [
+        ("entities.jsonl", '{"id": "Q1", "labels": {}}\n{"id": "Q1", "labels": {}}\n',
+         "entities.jsonl:2: duplicate id 'Q1' (first on line 1)"),
+        ("entities.jsonl", '{"id": "Q1", "labels": {}}\n{"id": \n', "entities.jsonl:2: invalid JSON"),
+        ("triples.tsv", "Q90\tP17\tQ999\n", "triples.tsv:1: unknown tail id 'Q999'"),
+        ("triples.tsv", "Q90\tP17\n", "triples.tsv:1: expected 3 tab-separated fields"),
+        ("relations.jsonl", '{"labels": {}}\n', 'relations.jsonl:1: missing or empty "id"'),
+    ],
+)
+def test_kb_validation_names_file_and_line(kb_dir: Path, file: str, content: str, needle: str) -> None:
+    (kb_dir / file).write_text(content, encoding="utf-8")
+    with pytest.raises(KBError) as err:
+        load_kb(kb_dir)
+    assert needle in str(err.value) and "Fix:" in str(err.value)
+
+
+def test_kb_loads_and_indexes_facts(kb_dir: Path) -> None:
+    kb = load_kb(kb_dir)
+    assert kb.relations_between("Q90", "Q142") == ("P17", "P1376")
+    assert kb.relations_between("Q142", "Q90") == ()
+    assert kb.connected("Q142", "Q90")
+
+
+# ---------------------------------------------------------------- linking
+def link(kb_dir: Path, text: str) -> tuple[list, LinkStats]:
+    kb = load_kb(kb_dir)
+    linker = EntityLinker(kb, Gazetteer(kb, "en"))
+    stats = LinkStats()
+    return linker.link(Tokenizer("en")(text), stats), stats
+
+
+def test_ambiguous_alias_resolved_by_kb_fact(kb_dir: Path) -> None:
+    ents, stats = link(kb_dir, "Tbilisi is a city in Georgia.")
+    assert [(e.text, e.kb_id) for e in ents] == [("Tbilisi", "Q994"), ("Georgia", "Q230")]
+    assert stats.resolved_by_kb == 1
+
+
+def test_ambiguous_alias_without_evidence_is_dropped_and_counted(kb_dir: Path) -> None:
+    ents, stats = link(kb_dir, "Georgia is lovely in spring.")
+    assert ents == [] and stats.dropped["ambiguous"] == 1
+
+
+def test_noisy_aliases_are_guarded(kb_dir: Path) -> None:
+    gaz = Gazetteer(load_kb(kb_dir), "en")
+    assert gaz.dropped["stop_word"] == 1  # "can"
+    ents, _ = link(kb_dir, "You can go to Paris, GA is short, ga is not.")
+    assert [(e.text, e.kb_id) for e in ents] == [("Paris", "Q90"), ("GA", "Q1428")]
+    ents, _ = link(kb_dir, "paris and Parisian")
+    assert ents == [], "a capitalised alias needs a capital in the text; no match inside words"
+
+
+def test_longest_match_on_token_boundaries(kb_dir: Path) -> None:
+    ents, _ = link(kb_dir, "Anna Weber met Anna in Berlin.")
+    assert [e.text for e in ents] == ["Anna Weber", "Berlin"]
+
+
+# ---------------------------------------------------------------- runs
+def config(tmp_path: Path, kb_dir: Path, out: str, **kw: object) -> AnnotateConfig:
+    corpus = tmp_path / "corpus.tsv"
+    if not corpus.exists():
+        write_corpus(corpus)
+    return AnnotateConfig(corpus=str(corpus), src_lang="en", tgt_lang="fr", kb=str(kb_dir),
+                          out=str(tmp_path / out), shard_size=25, **kw)  # type: ignore[arg-type]
+
+
+def records(run: Path) -> list[dict]:
+    return list(iter_records(run))
+
+
+def test_distant_labels_several_relations_and_na(tmp_path: Path, kb_dir: Path) -> None:
+    manifest = annotate(config(tmp_path, kb_dir, "run"))
+    recs = records(tmp_path / "run")
+    assert manifest["counts"]["pairs"] == 120 and len(recs) == 240
+    capital = next(r for r in recs if r["lang"] == "en" and r["text"].startswith("Paris is the capital"))
+    rels = {(r["head"], r["tail"], r["relation"]) for r in capital["relations"]}
+    assert rels == {(0, 1, "P17"), (0, 1, "P1376"), (1, 0, "NA")}
+    assert capital["relations"][0]["bag"] in ("Q90|Q142", "Q142|Q90")
+    visited = next(r for r in recs if r["lang"] == "en" and "visited" in r["text"])
+    assert {r["relation"] for r in visited["relations"]} == {"NA"}
+    # the French side gets the same labels on projected entities
+    fr = next(r for r in recs if r["lang"] == "fr" and r["pair_id"] == capital["pair_id"])
+    assert [e["text"] for e in fr["entities"]] == ["Paris", "France"]
+    assert {(r["head"], r["tail"], r["relation"]) for r in fr["relations"]} == rels
+    assert all(e["source"] == "projected" for e in fr["entities"])
+    ds = load_run(tmp_path / "run")
+    assert len(ds) == 240 and set(ds.column_names) >= {"pair_id", "lang", "entities", "relations"}
+
+
+def test_na_ratio_zero_drops_na(tmp_path: Path, kb_dir: Path) -> None:
+    annotate(config(tmp_path, kb_dir, "run", na_ratio=0.0))
+    assert all(r["relation"] != "NA" for rec in records(tmp_path / "run") for r in rec["relations"])
+
+
+def test_resume_after_crash_loses_and_doubles_nothing(tmp_path: Path, kb_dir: Path) -> None:
+    cfg = config(tmp_path, kb_dir, "run")
+    annotate(cfg)
+    run = tmp_path / "run"
+    before = {p.name: p.read_bytes() for p in sorted((run / "shards").glob("*.jsonl"))}
+    assert len(before) == 5
+    # simulate a kill: two shards never finished, one left half-written
+    (run / "shards" / "shard-00001.jsonl").unlink()
+    (run / "shards" / "shard-00004.jsonl").rename(run / "shards" / "shard-00004.jsonl.tmp")
+    kept = (run / "shards" / "shard-00000.jsonl").stat().st_mtime_ns
+    with pytest.raises(RunError, match="--resume"):
+        annotate(cfg)
+    manifest = annotate(cfg, resume=True)
+    after = {p.name: p.read_bytes() for p in sorted((run / "shards").glob("*.jsonl"))}
+    assert after == before, "the links are stored before shards, so redone shards are identical"
+    assert (run / "shards" / "shard-00000.jsonl").stat().st_mtime_ns == kept
+    assert manifest["shards_written_this_time"] == 2 and manifest["counts"]["pairs"] == 120
+    assert not list((run / "shards").glob("*.tmp"))
+    with pytest.raises(RunError, match="na_ratio"):
+        annotate(config(tmp_path, kb_dir, "run", na_ratio=0.5), resume=True)
+
+
+def test_split_runs_union_to_the_whole(tmp_path: Path, kb_dir: Path) -> None:
+    whole = annotate(config(tmp_path, kb_dir, "whole"))
+    priors = tmp_path / "whole" / "priors.txt"
+    with pytest.raises(RunError, match="--priors"):
+        config(tmp_path, kb_dir, "x", num_shards=2).validate()
+    for k in range(2):
+        annotate(config(tmp_path, kb_dir, "split", num_shards=2, shard_index=k, priors=str(priors)))
+    split = records(tmp_path / "split")
+    src = sorted(json.dumps(r, sort_keys=True) for r in split if r["side"] == "src")
+    src_whole = sorted(json.dumps(r, sort_keys=True) for r in records(tmp_path / "whole") if r["side"] == "src")
+    assert src == src_whole
+    keys = [(r["pair_id"], r["lang"]) for r in split]
+    assert len(keys) == len(set(keys)) == 2 * whole["counts"]["pairs"]
+
+
+def test_cli_annotate_show_dump(tmp_path: Path, kb_dir: Path) -> None:
+    corpus = write_corpus(tmp_path / "c.tsv", 40)
+    run = tmp_path / "run"
+    runner = CliRunner()
+    result = runner.invoke(app, ["annotate", "--corpus", str(corpus), "--src-lang", "en", "--tgt-lang", "fr",
+                                 "--kb", str(kb_dir), "--out", str(run), "--workers", "2", "--shard-size", "10"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["runs", "show", str(run), "--json"])
+    counts = json.loads(result.stdout)
+    assert counts["sentences"] == {"en": 40, "fr": 40}
+    result = runner.invoke(app, ["runs", "dump", str(run)])
+    lines = [json.loads(x) for x in result.stdout.splitlines()]
+    assert len(lines) == 80
+    assert set(lines[0]) == {"pair_id", "lang", "text", "entities", "relations"}
+    ent = lines[0]["entities"][0]
+    assert lines[0]["text"][ent["char_start"]:ent["char_end"]] == ent["text"]
+    result = runner.invoke(app, ["annotate", "--corpus", str(corpus), "--src-lang", "en", "--tgt-lang", "fr",
+                                 "--kb", str(tmp_path / "nokb"), "--out", str(tmp_path / "r2")])
+    assert result.exit_code == 2 and "nokb" in result.output
+    shutil.rmtree(run)
