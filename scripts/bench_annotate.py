@@ -1,0 +1,82 @@
+"""Benchmark annotation runs and projection; prints one JSON object.
+
+* ``xlre annotate`` (gazetteer linking + eflomal) with the shared Wikidata KB over the
+  first 20k pairs and over the whole shared Tatoeba EN-FR file: pairs/s and peak RSS
+  (each run in its own process, so RSS figures do not mix);
+* ``xlre eval-projection`` on RELX EN->FR, eflomal trained with the shared EN-FR text.
+
+Usage: python scripts/bench_annotate.py [--data ../shared/data] [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CHILD = """
+import json, resource, sys
+from xlre.annotate import AnnotateConfig, annotate
+m = annotate(AnnotateConfig(**json.loads(sys.argv[1])))
+rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+print(json.dumps({"pairs": m["counts"]["pairs"], "pairs_per_second": m["pairs_per_second"],
+                  "timings_seconds": m["timings_seconds"], "peak_rss_mb": round(max(rss, kids) / 1024),
+                  "relations": m["counts"]["relations"], "projection": m["counts"]["projection"]}))
+"""
+
+
+def run_annotate(corpus: Path, kb: Path, out: Path, workers: int) -> dict:
+    cfg = {"corpus": str(corpus), "src_lang": "en", "tgt_lang": "fr", "kb": str(kb),
+           "out": str(out), "workers": workers}
+    start = time.perf_counter()
+    res = subprocess.run([sys.executable, "-c", CHILD, json.dumps(cfg)], capture_output=True,
+                         text=True, check=True)
+    got = json.loads(res.stdout.strip().splitlines()[-1])
+    got["wall_seconds"] = round(time.perf_counter() - start, 1)
+    got["relations"] = {lang: sum(v for k, v in c.items() if k != "NA") for lang, c in got["relations"].items()}
+    return got
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--skip-projection", action="store_true")
+    args = parser.parse_args()
+    tatoeba = args.data / "parallel" / "tatoeba-en-fr.tsv.gz"
+    kb = args.data / "kb-wikidata-mtrex"
+    if not tatoeba.exists() or not kb.is_dir():
+        raise SystemExit(f"{args.data}: shared data not found; pass --data PATH/TO/shared/data")
+    report: dict = {"benchmark": "annotate", "date": time.strftime("%Y-%m-%d"), "workers": args.workers}
+    with tempfile.TemporaryDirectory() as tmp:
+        small = Path(tmp) / "tatoeba-20k.tsv"
+        with gzip.open(tatoeba, "rt", encoding="utf-8") as src, open(small, "w", encoding="utf-8") as dst:
+            for k, line in enumerate(src):
+                if k == 20000:
+                    break
+                dst.write(line)
+        report["annotate_20k"] = run_annotate(small, kb, Path(tmp) / "run20k", args.workers)
+        report["annotate_full"] = run_annotate(tatoeba, kb, Path(tmp) / "runfull", args.workers)
+    if not args.skip_projection:
+        from alignment.aligners.eflomal import EflomalAligner
+        from alignment.corpus import ParallelCorpus
+        from xlre.projection_eval import evaluate_projection
+
+        par = args.data / "parallel"
+        extras = [ParallelCorpus(tatoeba, "en", "fr"),
+                  ParallelCorpus(par / "multi30k-train.en.gz", "en", "fr", tgt_path=par / "multi30k-train.fr.gz")]
+        result = evaluate_projection(args.data / "relx" / "RELX_en.txt", args.data / "relx" / "RELX_fr.txt",
+                                     "en", "fr", EflomalAligner(symmetrize_method="grow-diag-final-and"), extras)
+        report["relx_projection_en_fr"] = result
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
