@@ -26,6 +26,10 @@ demo: setup
 		--out $(DEMO_OUT)/demo.links --scores-out $(DEMO_OUT)/demo.scores
 	@echo "links: $(DEMO_OUT)/demo.links (one line per pair of corpora/demo-en-fr/parallel.tsv)"
 	@head -n 3 $(DEMO_OUT)/demo.links
+	rm -rf $(DEMO_OUT)/run
+	$(BIN)/xlre annotate --corpus corpora/demo-en-fr/parallel.tsv --src-lang en --tgt-lang fr \
+		--kb corpora/demo-en-fr/kb --out $(DEMO_OUT)/run --shard-size 1000
+	$(BIN)/xlre runs show $(DEMO_OUT)/run
 
 test: setup
 	$(BIN)/python -m pytest -q
