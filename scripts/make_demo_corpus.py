@@ -13,14 +13,24 @@ Output (under ``--out``):
 * ``heldout.tsv`` and ``heldout-gold.jsonl``: pairs built from other templates, with the
   KB triples each sentence expresses, one gold line per sentence per language.
 
+Shared aliases: "Keller" names two people, "Florence" a person and the city, "Helix" two
+companies (SHARED_ALIASES). About 4% of the pairs write one in a sentence where exactly one
+candidate has a KB fact with another entity of the sentence, so xlre's linker resolves it
+(``resolved_by_kb``); about 1% write one where it cannot, in a sentence that states no fact,
+so the linker drops the mention. No other sentence uses a shared alias.
+
 Guarantees, verified by :func:`self_check` on every run: every mention is an exact KB
-alias of its entity in that language and no other alias occurs in the sentence; for every
-pair of entities a sentence mentions, the KB facts between them are exactly the facts the
-sentence expresses (so distant labels are clean, and NA sentences have no KB fact);
-no sentence repeats in either language. The output is the same bytes for the same seed.
+alias of its entity in that language and no other alias occurs in the sentence; only the
+aliases of SHARED_ALIASES name several entities, and each shared-alias mention is resolved
+or dropped as planned by the linker's rule (simulated); for every pair of entities the
+linker keeps, the KB facts between them are exactly the facts the sentence expresses (so
+distant labels are clean, and NA sentences have no KB fact); no sentence repeats in either
+language. The output is the same bytes for the same seed. ``--check-with-linker`` also runs
+xlre's own tokenizer and linker over the output (:func:`check_with_linker`); without it the
+script needs only the standard library.
 
 Usage: python scripts/make_demo_corpus.py --out corpora/demo-en-fr [--pairs 3000]
-       [--heldout 200] [--seed 13]
+       [--heldout 200] [--seed 13] [--check-with-linker]
 """
 
 from __future__ import annotations
@@ -137,6 +147,8 @@ CITIES: list[tuple[str, str, list[str], list[str] | None]] = [
     ("Q1489", "Q96", ["Mexico City"], ["Mexico"]),
     ("Q3551", "Q1028", ["Rabat"], None),
     ("Q7903", "Q1028", ["Casablanca"], None),
+    # Florence shares its only name with the person Florence Dubois (SHARED_ALIASES).
+    ("Q2044", "Q38", ["Florence"], None),
 ]
 
 # Invented people: (id, "f"/"m", aliases in both languages, English-only spellings,
@@ -205,6 +217,11 @@ PEOPLE: list[tuple[str, str, list[str], list[str], str, str, str]] = [
     ("X2060", "f", ["Salma Idrissi"], [], "Q3551", "Q1028", "X3019"),
     ("X2061", "m", ["Lukas Gruber"], [], "Q1741", "Q40", "X3007"),
     ("X2062", "f", ["Nadia Meier"], [], "Q70", "Q39", "X3016"),
+    # Shared aliases (SHARED_ALIASES): two people called "Keller", and "Florence", which is
+    # also a city. Their facts differ, so the KB can tell them apart in some sentences.
+    ("X2063", "f", ["Julia Keller", "Keller"], [], "Q1055", "Q183", "X3002"),
+    ("X2064", "m", ["Martin Keller", "Keller"], [], "Q72", "Q39", "X3028"),
+    ("X2065", "f", ["Florence Dubois", "Florence"], [], "Q1479", "Q142", "X3027"),
 ]
 
 # Invented organisations: (id, is an institution (French article), English aliases,
@@ -241,7 +258,15 @@ ORGS: list[tuple[str, bool, list[str], list[str], str, str]] = [
     ("X3024", False, ["Cardinal Rail"], ["Cardinal Rail"], "Q1297", "X2034"),
     ("X3025", False, ["Vistula Biotech"], ["Vistula Biotech"], "Q270", "X2053"),
     ("X3026", False, ["Thalassa Maritime"], ["Thalassa Maritime"], "Q1524", "X2057"),
+    # Two companies both called "Helix" for short (SHARED_ALIASES).
+    ("X3027", False, ["Helix Genomics", "Helix"], ["Helix Génomique", "Helix"], "Q71", "X2061"),
+    ("X3028", False, ["Helix Logistics", "Helix"], ["Helix Logistique", "Helix"], "Q34370",
+     "X2051"),
 ]
+
+# Aliases that name more than one entity, in both languages; every other alias names one.
+# Sentences use them only where planned ("amb" and "amb_drop" categories, see generate).
+SHARED_ALIASES = ("Florence", "Helix", "Keller")
 
 SPOUSES: list[tuple[str, str]] = [
     ("X2001", "X2002"), ("X2011", "X2012"), ("X2019", "X2020"), ("X2025", "X2028"),
@@ -293,11 +318,46 @@ class World:
     born_on: dict[str, tuple[int, int, int]] = field(default_factory=dict)  # (y, m, d)
     founded_in: dict[str, int] = field(default_factory=dict)
     married_in: dict[tuple[str, str], int] = field(default_factory=dict)  # both orders
+    # language -> casefolded alias -> the entities it names (several: a shared alias)
+    owners: dict[str, dict[str, list[str]]] = field(default_factory=dict)
 
     def add(self, ent: Entity) -> None:
         assert ent.id not in self.entities, ent.id
         self.entities[ent.id] = ent
         self.by_kind.setdefault(ent.kind, []).append(ent.id)
+        for lang, names in (("en", ent.en), ("fr", ent.fr)):
+            for a in names:
+                ids = self.owners.setdefault(lang, {}).setdefault(a.text.casefold(), [])
+                if ent.id not in ids:
+                    ids.append(ent.id)
+
+    def shared(self, lang: str, text: str) -> bool:
+        """True when the ``lang`` alias ``text`` names more than one entity."""
+        return len(self.owners[lang][text.casefold()]) > 1
+
+    def connected(self, a: str, b: str) -> bool:
+        return (a, b) in self.rels or (b, a) in self.rels
+
+    def link(self, lang: str, mentions: tuple[tuple[str, str], ...]) -> list[str | None]:
+        """What xlre's EntityLinker makes of ``mentions`` (alias text, intended id): a
+        shared alias goes to the one candidate with a KB fact with a candidate of another
+        mention, else to None (dropped)."""
+        cands = [self.owners[lang][text.casefold()] for text, _ in mentions]
+        out: list[str | None] = []
+        for k, mine in enumerate(cands):
+            if len(mine) == 1:
+                out.append(mine[0])
+                continue
+            others = {c for j, o in enumerate(cands) if j != k for c in o}
+            backed = [c for c in mine if any(self.connected(c, o) for o in others if o != c)]
+            out.append(backed[0] if len(backed) == 1 else None)
+        return out
+
+    @property
+    def focus(self) -> set[str]:
+        """Entities with a shared alias."""
+        return {i for by in self.owners.values() for ids in by.values() if len(ids) > 1
+                for i in ids}
 
     def fact(self, head: str, rel: str, tail: str) -> None:
         assert head in self.entities and tail in self.entities, (head, rel, tail)
@@ -652,8 +712,12 @@ HELDOUT: list[Template] = [
       "Le pont a été fermé pendant {days} jours en {year}."),
 ]
 
-TRAIN_MIX = {"fact": 0.56, "multi": 0.07, "na": 0.25, "single": 0.08, "none": 0.04}
-HELDOUT_MIX = {"fact": 0.72, "multi": 0.12, "na": 0.10, "single": 0.04, "none": 0.02}
+# amb: facts stated through a shared alias that the KB resolves; amb_drop: a shared alias
+# the KB cannot resolve, in a sentence that states no fact (generate).
+TRAIN_MIX = {"fact": 0.52, "multi": 0.07, "na": 0.24, "single": 0.08, "none": 0.04,
+             "amb": 0.04, "amb_drop": 0.01}
+HELDOUT_MIX = {"fact": 0.68, "multi": 0.12, "na": 0.09, "single": 0.04, "none": 0.02,
+               "amb": 0.04, "amb_drop": 0.01}
 # How often each relation's templates are drawn among the single-fact sentences.
 TRAIN_RELATION_WEIGHTS = {"P19": 17, "P27": 14, "P108": 20, "P159": 12, "P112": 10,
                           "P26": 8, "P17": 11, "P36": 8}
@@ -799,6 +863,10 @@ class Record:
     fr: Rendered
     triples: tuple[tuple[str, str, str], ...]  # the KB facts the sentence expresses
     template: str
+    # "" (no shared alias), "resolved" (the linker resolves every shared alias by KB
+    # evidence) or "dropped" (the linker drops every shared-alias mention)
+    ambiguous: str = ""
+    dropped: tuple[str, ...] = ()  # entities whose mention the linker drops, sorted
 
 
 def expressed(t: Template, assign: dict[str, str]) -> set[tuple[str, str, str]]:
@@ -832,14 +900,19 @@ def consistent(t: Template, assign: dict[str, str], world: World) -> bool:
     return True
 
 
-def fill(t: Template, world: World, rng: random.Random, tries: int = 400) -> dict[str, str] | None:
-    """Entity ids for the slots of ``t`` that satisfy :func:`consistent`, or None."""
+def fill(t: Template, world: World, rng: random.Random, tries: int = 400,
+         focus: set[str] | None = None) -> dict[str, str] | None:
+    """Entity ids for the slots of ``t`` that satisfy :func:`consistent`, or None. With
+    ``focus``, the draw favours assignments that include an entity of ``focus``."""
     slots = t.slots
     for _ in range(tries):
         assign: dict[str, str] = {}
         if t.facts:
             h, r, tl = t.facts[0]
-            assign[h], assign[tl] = rng.choice(world.by_rel[r])
+            pairs = world.by_rel[r]
+            if focus:
+                pairs = [pr for pr in pairs if focus & set(pr)] or pairs
+            assign[h], assign[tl] = rng.choice(pairs)
         for slot in slots:
             if slot in assign:
                 continue
@@ -853,6 +926,8 @@ def fill(t: Template, world: World, rng: random.Random, tries: int = 400) -> dic
                     continue
                 cands = found if cands is None else [c for c in cands if c in found]
             pool = world.by_kind[SLOT_KIND[slot]] if cands is None else cands
+            if focus and not focus & set(assign.values()) and rng.random() < 0.6:
+                pool = [i for i in pool if i in focus] or pool
             if not pool:
                 break
             assign[slot] = rng.choice(pool)
@@ -862,15 +937,40 @@ def fill(t: Template, world: World, rng: random.Random, tries: int = 400) -> dic
     return None
 
 
-def pick_alias(ent: Entity, lang: str, rng: random.Random) -> Alias:
+def pick_alias(ent: Entity, lang: str, rng: random.Random, world: World,
+               shared: bool = False) -> Alias:
+    """An in-text alias of ``ent``, mostly the main one. A shared alias only where
+    ``shared`` (then always, if ``ent`` has one) or where ``ent`` has no other."""
     usable = [a for a in (ent.en if lang == "en" else ent.fr) if a.in_text]
+    mine = [a for a in usable if world.shared(lang, a.text)]
+    if shared and mine:
+        return mine[0]
+    usable = [a for a in usable if a not in mine] or usable
     if len(usable) == 1 or rng.random() < 0.75:
         return usable[0]
     return rng.choice(usable[1:])
 
 
-def make_record(t: Template, world: World, rng: random.Random, rid: str) -> Record | None:
-    assign = fill(t, world, rng)
+def ambiguity(world: World, lang: str, r: Rendered) -> tuple[str, tuple[str, ...]]:
+    """How the linker treats the shared aliases of ``r``: ("", ()) with none; ("resolved",
+    ()) when it links each to the intended entity; ("dropped", ids) when it drops each;
+    ("mixed", ()) otherwise (some resolved and some dropped, or a wrong link)."""
+    shared = [i for text, i in r.mentions if world.shared(lang, text)]
+    if not shared:
+        return "", ()
+    got = dict(zip([i for _, i in r.mentions], world.link(lang, r.mentions), strict=True))
+    if all(got[i] == i for i in shared):
+        return "resolved", ()
+    if all(got[i] is None for i in shared):
+        return "dropped", tuple(sorted(shared))
+    return "mixed", ()
+
+
+def make_record(t: Template, world: World, rng: random.Random, rid: str,
+                shared: bool = False) -> Record | None:
+    """A record from ``t``; with ``shared``, entities with a shared alias are drawn more
+    often and written under it."""
+    assign = fill(t, world, rng, focus=world.focus if shared else None)
     if assign is None:
         return None
     ents = {s: world.entities[i] for s, i in assign.items()}
@@ -887,9 +987,17 @@ def make_record(t: Template, world: World, rng: random.Random, rid: str) -> Reco
         values["fyear"] = _number(world.founded_in[assign["o"]], group=False)
     if (assign.get("p"), assign.get("q")) in world.married_in:
         values["myear"] = _number(world.married_in[assign["p"], assign["q"]], group=False)
-    en = render(t.en, "en", ents, {s: pick_alias(e, "en", rng) for s, e in ents.items()}, values)
-    fr = render(t.fr, "fr", ents, {s: pick_alias(e, "fr", rng) for s, e in ents.items()}, values)
-    return Record(rid, en, fr, tuple(sorted(expressed(t, assign))), t.key)
+    names = {lang: {s: pick_alias(e, lang, rng, world, shared) for s, e in ents.items()}
+             for lang in ("en", "fr")}
+    en = render(t.en, "en", ents, names["en"], values)
+    fr = render(t.fr, "fr", ents, names["fr"], values)
+    amb = ambiguity(world, "en", en)
+    if amb != ambiguity(world, "fr", fr) or amb[0] == "mixed":
+        return None
+    triples = tuple(sorted(expressed(t, assign)))
+    if any(h in amb[1] or tl in amb[1] for h, _, tl in triples):
+        return None  # a fact stated through a mention the linker drops
+    return Record(rid, en, fr, triples, t.key, *amb)
 
 
 def category_plan(n: int, mix: dict[str, float], rng: random.Random) -> list[str]:
@@ -913,6 +1021,11 @@ def generate(templates: list[Template], n: int, mix: dict[str, float],
         by_rel.setdefault(t.facts[0][1], []).append(t)
     rels = list(by_rel)
     weights = [rel_weights[r] if rel_weights else 1 for r in rels]
+    # Shared-alias sentences: "amb" states facts, and the linker resolves every shared
+    # alias by KB evidence; "amb_drop" states no fact, and the linker drops the mention.
+    by_cat["amb"] = by_cat["fact"] + by_cat["multi"]
+    by_cat["amb_drop"] = by_cat["na"] + by_cat["single"]
+    want = {"amb": "resolved", "amb_drop": "dropped"}
     out: list[Record] = []
     for cat in category_plan(n, mix, rng):
         for _ in range(1000):
@@ -920,8 +1033,9 @@ def generate(templates: list[Template], n: int, mix: dict[str, float],
                 t = rng.choice(by_rel[rng.choices(rels, weights)[0]])
             else:
                 t = rng.choice(by_cat[cat])
-            rec = make_record(t, world, rng, f"{prefix}-{len(out) + 1:06d}")
-            if rec and rec.en.text not in seen and rec.fr.text not in seen:
+            rec = make_record(t, world, rng, f"{prefix}-{len(out) + 1:06d}", cat in want)
+            if (rec and rec.ambiguous == want.get(cat, "") and rec.en.text not in seen
+                    and rec.fr.text not in seen):
                 break
         else:
             raise RuntimeError(f"could not draw a new {cat} sentence; lower --pairs")
@@ -974,37 +1088,43 @@ def _require(ok: bool, what: str) -> None:
 
 class AliasScanner:
     """A stdlib stand-in for xlre's gazetteer: every KB alias of one language matched on
-    word boundaries, longest first, with the same case policy (``smart``)."""
+    word boundaries, longest first, with the same case policy (``smart``). A match gives
+    the alias text and all the entities it names (several for a shared alias)."""
 
     def __init__(self, world: World, lang: str) -> None:
-        self.entries: list[tuple[str, str, re.Pattern[str]]] = []
-        owner: dict[str, str] = {}
+        self.entries: list[tuple[str, tuple[str, ...], re.Pattern[str]]] = []
+        done: set[str] = set()
         for e in world.entities.values():
             for a in e.en if lang == "en" else e.fr:
-                key = a.text.casefold()
-                _require(owner.setdefault(key, e.id) == e.id,
-                         f"{lang} alias {a.text!r} names both {owner[key]} and {e.id}")
+                if a.text in done:
+                    continue
+                done.add(a.text)
+                owners = tuple(sorted(world.owners[lang][a.text.casefold()]))
+                _require(len(owners) == 1 or a.text in SHARED_ALIASES,
+                         f"{lang} alias {a.text!r} names {owners}, not in SHARED_ALIASES")
                 exact = len(a.text) <= 3 or a.text.isupper()
                 flags = 0 if exact else re.IGNORECASE
                 pattern = re.compile(r"(?<!\w)" + re.escape(a.text) + r"(?!\w)", flags)
-                self.entries.append((a.text, e.id, pattern))
+                self.entries.append((a.text, owners, pattern))
+        shared = {text for text, owners, _ in self.entries if len(owners) > 1}
+        _require(shared == set(SHARED_ALIASES), f"{lang} shared aliases {sorted(shared)}")
 
-    def find(self, text: str) -> list[tuple[str, str]]:
+    def find(self, text: str) -> list[tuple[str, tuple[str, ...]]]:
         folded = text.casefold()
-        found: list[tuple[int, int, str]] = []
-        for alias_text, ent_id, pattern in self.entries:
+        found: list[tuple[int, int, tuple[str, ...]]] = []
+        for alias_text, owners, pattern in self.entries:
             if alias_text.casefold() not in folded:
                 continue
             for m in pattern.finditer(text):
                 if alias_text[0].isupper() and not m.group(0)[0].isupper():
                     continue
-                found.append((m.start(), m.end(), ent_id))
+                found.append((m.start(), m.end(), owners))
         found.sort(key=lambda f: (f[0] - f[1], f[0]))
-        taken: list[tuple[int, int, str]] = []
-        for s, e, ent_id in found:
+        taken: list[tuple[int, int, tuple[str, ...]]] = []
+        for s, e, owners in found:
             if all(e <= ts or s >= te for ts, te, _ in taken):
-                taken.append((s, e, ent_id))
-        return sorted((text[s:e], i) for s, e, i in taken)
+                taken.append((s, e, owners))
+        return sorted((text[s:e], o) for s, e, o in taken)
 
 
 def self_check(out: Path, world: World, train: list[Record], held: list[Record]) -> None:
@@ -1041,17 +1161,72 @@ def self_check(out: Path, world: World, train: list[Record], held: list[Record])
                 for text, ent_id in r.mentions:
                     _require(text in ents[ent_id]["labels"][lang] and text in r.text,
                              f"{rec.id} {lang}: {text!r} is not a {lang} alias of {ent_id}")
-                _require(scanners[lang].find(r.text) == sorted(r.mentions),
-                         f"{rec.id} {lang}: aliases found {scanners[lang].find(r.text)} "
+                found = scanners[lang].find(r.text)
+                _require([t for t, _ in found] == sorted(t for t, _ in r.mentions)
+                         and all(i in o for (_, o), (_, i) in zip(found, sorted(r.mentions),
+                                                                  strict=True)),
+                         f"{rec.id} {lang}: aliases found {found} "
                          f"!= intended {sorted(r.mentions)} in {r.text!r}")
-            ids = sorted({i for _, i in rec.en.mentions})
-            _require(ids == sorted({i for _, i in rec.fr.mentions}), f"{rec.id}: EN/FR entities")
+                _require(ambiguity(world, lang, r) == (rec.ambiguous, rec.dropped),
+                         f"{rec.id} {lang}: linking of shared aliases is not {rec.ambiguous!r}")
+            # the entities the linker keeps: all but the dropped shared-alias mentions
+            ids = sorted({i for _, i in rec.en.mentions} - set(rec.dropped))
+            _require(ids == sorted({i for _, i in rec.fr.mentions} - set(rec.dropped)),
+                     f"{rec.id}: EN/FR entities")
             labels = {tr for i, a in enumerate(ids) for b in ids[i + 1:] for tr in world.between(a, b)}
             _require(labels == set(rec.triples) and labels <= kb_triples,
                      f"{rec.id}: KB facts between its entities {sorted(labels)} "
                      f"!= expressed {sorted(rec.triples)}")
     gold = (out / "heldout-gold.jsonl").read_text(encoding="utf-8").splitlines()
     _require(len(gold) == 2 * len(held), "heldout-gold.jsonl: one line per sentence per language")
+    for name, records in (("parallel.tsv", train), ("heldout.tsv", held)):
+        amb = [r for r in records if r.ambiguous]
+        _require(len(records) < 100 or (any(r.ambiguous == "resolved" for r in amb)
+                                         and any(r.ambiguous == "dropped" for r in amb)),
+                 f"{name}: no resolvable or no unresolvable shared-alias sentence")
+
+
+def check_with_linker(out: Path, train: list[Record], held: list[Record]) -> dict[str, int]:
+    """Run xlre's own linker (``xlre.linking``, spaCy tokenization) over the output: every
+    sentence links exactly its intended entities, minus the planned drops of shared
+    aliases; and every held-out gold line equals the distant labels (KB facts between the
+    linked entities). Needs the project installed; returns counts of what it checked."""
+    from alignment.tokenize import Tokenizer
+    from xlre.kb import load_kb
+    from xlre.linking import EntityLinker, Gazetteer, LinkStats
+
+    kb = load_kb(out / "kb")
+    linkers = {lang: (Tokenizer(lang), EntityLinker(kb, Gazetteer(kb, lang)))
+               for lang in ("en", "fr")}
+    stats = {lang: LinkStats() for lang in linkers}
+
+    def link(lang: str, text: str) -> list[str]:
+        tok, linker = linkers[lang]
+        return [e.kb_id for e in linker.link(tok(text), stats[lang]) if e.kb_id]
+
+    expect = {"resolved_by_kb": 0, "ambiguous": 0}
+    for rec in train + held:
+        for lang, r in (("en", rec.en), ("fr", rec.fr)):
+            want = [i for _, i in r.mentions if i not in rec.dropped]
+            got = link(lang, r.text)
+            _require(got == want, f"linker on {rec.id} {lang}: {got} != intended {want} "
+                     f"in {r.text!r}")
+            n_shared = sum(text in SHARED_ALIASES for text, _ in r.mentions)
+            expect["resolved_by_kb" if rec.ambiguous == "resolved" else "ambiguous"] += n_shared
+    got_counts = {"resolved_by_kb": sum(s.resolved_by_kb for s in stats.values()),
+                  "ambiguous": sum(s.dropped["ambiguous"] for s in stats.values())}
+    _require(got_counts == expect, f"linker counts {got_counts} != expected {expect}")
+    n_gold = 0
+    for line in (out / "heldout-gold.jsonl").read_text(encoding="utf-8").splitlines():
+        obj = json.loads(line)
+        ids = link(obj["lang"], obj["text"])
+        labels = {(h, r, t) for h in ids for t in ids if h != t
+                  for r in kb.relations_between(h, t)}
+        gold = {(x["subject"], x["relation"], x["object"]) for x in obj["triples"]}
+        _require(labels == gold, f"{obj['id']} {obj['lang']}: distant labels {sorted(labels)} "
+                 f"!= gold {sorted(gold)}")
+        n_gold += 1
+    return {"sentences": 2 * (len(train) + len(held)), "gold_lines": n_gold, **got_counts}
 
 
 # --------------------------------------------------------------------------- main
@@ -1063,6 +1238,8 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=3000, help="pairs in parallel.tsv")
     parser.add_argument("--heldout", type=int, default=200, help="pairs in heldout.tsv")
     parser.add_argument("--seed", type=int, default=13, help="random seed (KB does not depend on it)")
+    parser.add_argument("--check-with-linker", action="store_true",
+                        help="also run xlre's own entity linker over the output (needs xlre)")
     args = parser.parse_args()
 
     world = build_world()
@@ -1080,6 +1257,12 @@ def main() -> None:
     self_check(args.out, world, train, held)
     print(f"wrote {len(world.entities)} entities, {len(world.triples)} triples, "
           f"{len(train)} pairs and {len(held)} held-out pairs to {args.out} (checks passed)")
+    for name, records in (("parallel.tsv", train), ("heldout.tsv", held)):
+        n = {k: sum(r.ambiguous == k for r in records) for k in ("resolved", "dropped")}
+        print(f"{name}: shared-alias pairs {n['resolved']} resolvable by the KB, "
+              f"{n['dropped']} unresolvable")
+    if args.check_with_linker:
+        print(f"xlre linker check passed: {check_with_linker(args.out, train, held)}")
 
 
 if __name__ == "__main__":
