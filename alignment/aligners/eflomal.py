@@ -26,6 +26,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from alignment.aligners.base import AlignerError, WordAligner
+from alignment.corpus import count_lines
 from alignment.errors import CorpusError
 from alignment.records import Links
 from alignment.symmetrize import SYMMETRIZATIONS, symmetrize
@@ -223,7 +224,7 @@ class EflomalAligner(WordAligner):
                 if priors_fh is not None:
                     priors_fh.close()
         for path in (fwd_path, rev_path):
-            got = _count_lines(path)
+            got = count_lines(path)
             if got != n_lines:
                 raise AlignerError(f"eflomal wrote {got} link lines for {n_lines} sentence pairs")
 
@@ -253,11 +254,6 @@ class EflomalAligner(WordAligner):
         with open(self._dir / "fwd", encoding="utf-8") as ff, open(self._dir / "rev", encoding="utf-8") as fr:
             for _ in range(self._last_n):
                 yield _parse_links(ff.readline()), _parse_links(fr.readline())
-
-
-def _count_lines(path: Path) -> int:
-    with open(path, "rb") as fh:
-        return sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))
 
 
 def _parse_links(line: str) -> set[tuple[int, int]]:
