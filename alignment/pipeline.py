@@ -199,10 +199,8 @@ def align_corpus(
                             if isinstance(it, _Tokenized):
                                 yield it.src.tokens, it.tgt.tokens
 
-                links = stream(good_pairs())
-                first = next(links, None)  # runs the aligner over the whole stream
-                rest = iter(()) if first is None else _prepend(first, links)
-                write((bool(f) for f in flags), rest)
+                links = stream(good_pairs())  # consumes the stream and aligns it
+                write((bool(f) for f in flags), links)
             else:
                 batches: Iterable[list[_Tokenized | BadLine]] = tokenized_chunks()
                 if whole:  # an aligner that must see everything, given as one batch
@@ -222,11 +220,6 @@ def align_corpus(
     summary.seconds = time.perf_counter() - start
     logger.info("aligned %s", summary.as_dict())
     return summary
-
-
-def _prepend(first: Links, rest: Iterator[Links]) -> Iterator[Links]:
-    yield first
-    yield from rest
 
 
 class _NullWriter:

@@ -49,7 +49,7 @@ from alignment.records import SentencePair, Span, TokenizedText
 from alignment.spans import char_to_token_span, find_on_token_boundaries
 from alignment.tokenize import Tokenizer
 from xlre.kb import KnowledgeBase, load_kb
-from xlre.linking import EntityLinker, Gazetteer, LinkStats
+from xlre.linking import EntityLinker, Gazetteer, LinkStats, Mention
 from xlre.records import NA, Entity, RelationMention
 
 logger = logging.getLogger(__name__)
@@ -256,13 +256,14 @@ class Annotator:
                     stats.na_sampled_out += 1
         return out
 
-    def _anchors(self, ent: Entity, tgt: TokenizedText, tgt_ner: list[Entity]) -> list[Span]:
+    def _anchors(
+        self, ent: Entity, tgt: TokenizedText, tgt_aliases: list[Mention], tgt_ner: list[Entity]
+    ) -> list[Span]:
         spans: dict[tuple[int, int], Span] = {}
         if ent.kb_id is not None:
-            for gaz in self.tgt_gazetteers:
-                for m in gaz.find(tgt):
-                    if ent.kb_id in m.candidates:
-                        spans[(m.tok_start, m.tok_end)] = tgt.span(m.tok_start, m.tok_end)
+            for m in tgt_aliases:
+                if ent.kb_id in m.candidates:
+                    spans[(m.tok_start, m.tok_end)] = tgt.span(m.tok_start, m.tok_end)
         for sp in find_on_token_boundaries(tgt, ent.text):
             spans.setdefault((sp.tok_start, sp.tok_end), sp)
         if not spans:
@@ -278,9 +279,11 @@ class Annotator:
         src_rels = self.distant_labels(pair.pair_id, src_ents, stats)
         tgt_ner = self._ner_entities(self.config.tgt_lang, tgt)
         links = links | identical_links(src, tgt)
+        # target alias matches are found once per sentence, not once per entity
+        tgt_aliases = [m for gaz in self.tgt_gazetteers for m in gaz.find(tgt)] if src_ents else []
         projections = project_spans(
             [e.span for e in src_ents], links, tgt,
-            [self._anchors(e, tgt, tgt_ner) for e in src_ents],
+            [self._anchors(e, tgt, tgt_aliases, tgt_ner) for e in src_ents],
         )
         tgt_ents: list[Entity] = []
         index: dict[int, int] = {}

@@ -147,20 +147,14 @@ class EflomalAligner(WordAligner):
 
     def align(self, src: Sequence[Sequence[str]], tgt: Sequence[Sequence[str]]) -> list[Links]:
         self._check_lengths(src, tgt)
-        for k, (s, t) in enumerate(zip(src, tgt, strict=True)):
-            if len(s) > self.max_tokens or len(t) > self.max_tokens:
-                raise AlignerError(
-                    f"pair {k} has {len(s)} source and {len(t)} target tokens; eflomal "
-                    f"aligns at most {self.max_tokens} tokens a side"
-                )
         return list(self.align_stream(zip(src, tgt, strict=True)))
 
     def align_stream(self, pairs: Iterable[tuple[Sequence[str], Sequence[str]]]) -> Iterator[Links]:
         """Align a stream of (source tokens, target tokens) pairs with flat memory.
 
-        The stream is consumed (and written to disk) before the first result comes
-        back, since eflomal learns from all of it. Pairs over :attr:`max_tokens` raise
-        :class:`AlignerError`.
+        The stream is consumed (written to disk) and aligned by this call, since
+        eflomal learns from all of it; the returned iterator then reads the links back
+        one pair at a time. Pairs over :attr:`max_tokens` raise :class:`AlignerError`.
         """
         n = 0
         empty: set[int] = set()
@@ -184,8 +178,11 @@ class EflomalAligner(WordAligner):
                         shutil.copyfileobj(ex, fh)
         self._last_n = n
         if n == 0:
-            return
+            return iter(())
         self._run(src_path, tgt_path, n + self._n_extra)
+        return self._read_links(n, empty)
+
+    def _read_links(self, n: int, empty: set[int]) -> Iterator[Links]:
         with open(self._dir / "fwd", encoding="utf-8") as ff, open(self._dir / "rev", encoding="utf-8") as fr:
             for k in range(n):
                 f, r = _parse_links(ff.readline()), _parse_links(fr.readline())
