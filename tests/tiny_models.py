@@ -1,27 +1,15 @@
 """Tiny XLM-R-shaped encoders built on the fly, so tests and benchmarks need no download.
 
-:func:`build_tiny_xlmr` trains a SentencePiece-style Unigram tokenizer with the
-``tokenizers`` library on a small corpus, wraps it as an ``XLMRobertaTokenizerFast``
-(``<s>``/``</s>`` around the sequence, as XLM-R does), builds a randomly initialised
-``XLMRobertaModel`` (``torch.manual_seed(0)``) and saves both with ``save_pretrained``,
-so ``AutoTokenizer.from_pretrained(out_dir)`` and ``AutoModel.from_pretrained(out_dir)``
-load them offline. :func:`build_xlmr_base_shaped` does the same at XLM-R base size, for
-speed benchmarks only (its weights are random: links are meaningless, costs are real).
-
-The tokenizer is built the way transformers 5 rebuilds an XLM-R tokenizer when it loads
-one (Unigram model, ``<unk>`` at id 3, whitespace split then ``▁`` metaspace, no
-normalizer), so the saved tokenizer and the reloaded one tokenize identically; the
-builder checks that before returning.
+Thin wrappers over :mod:`xlre.tiny` with a built-in hand-written corpus.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from pathlib import Path
 
-# Special tokens in XLM-R's id order for the first four (<s>=0, <pad>=1, </s>=2,
-# <unk>=3); transformers 5 hard-codes unk_id=3 for XLM-R tokenizers.
-SPECIAL_TOKENS = ("<s>", "<pad>", "</s>", "<unk>", "<mask>")
+from xlre.tiny import BASE, MICRO, build_encoder, with_max_positions
+
+__all__ = ["EN_FR_PAIRS", "build_tiny_xlmr", "build_xlmr_base_shaped", "with_max_positions"]
 
 # Hand-written English/French sentence pairs (written for this project).
 EN_FR_PAIRS: tuple[tuple[str, str], ...] = (
@@ -73,156 +61,24 @@ def default_corpus() -> list[str]:
     return [s for pair in EN_FR_PAIRS for s in pair]
 
 
-def _train_tokenizer(corpus: Iterable[str], vocab_size: int, model_max_length: int):
-    """Train a Unigram tokenizer on ``corpus`` and wrap it as ``XLMRobertaTokenizerFast``."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-    from transformers import XLMRobertaTokenizerFast
-
-    backend = Tokenizer(models.Unigram())
-    backend.pre_tokenizer = pre_tokenizers.Sequence(
-        [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Metaspace("▁", prepend_scheme="always")]
-    )
-    backend.decoder = decoders.Metaspace("▁", prepend_scheme="always")
-    trainer = trainers.UnigramTrainer(
-        vocab_size=vocab_size,
-        special_tokens=list(SPECIAL_TOKENS),
-        unk_token="<unk>",
-        show_progress=False,
-    )
-    backend.train_from_iterator(corpus, trainer=trainer)
-    for i, tok in enumerate(SPECIAL_TOKENS):
-        if backend.token_to_id(tok) != i:
-            raise RuntimeError(f"special token {tok} got id {backend.token_to_id(tok)}, expected {i}")
-    backend.post_processor = processors.TemplateProcessing(
-        single="<s> $A </s>",
-        pair="<s> $A </s> </s> $B </s>",
-        special_tokens=[("<s>", 0), ("</s>", 2)],
-    )
-    return XLMRobertaTokenizerFast(
-        tokenizer_object=backend,
-        bos_token="<s>",
-        eos_token="</s>",
-        sep_token="</s>",
-        cls_token="<s>",
-        unk_token="<unk>",
-        pad_token="<pad>",
-        mask_token="<mask>",
-        model_max_length=model_max_length,
-    )
-
-
-def _build(
-    out_dir: Path,
-    corpus: list[str] | None,
-    *,
-    max_positions: int,
-    vocab_size: int,
-    hidden: int,
-    layers: int,
-    heads: int,
-    intermediate: int,
-) -> Path:
-    import torch
-    from transformers import AutoTokenizer, XLMRobertaConfig, XLMRobertaModel
-
-    if max_positions < 4:
-        raise ValueError(f"max_positions must be at least 4, got {max_positions}")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    texts = list(corpus) if corpus is not None else default_corpus()
-    if not texts:
-        raise ValueError("corpus is empty: give at least one sentence, or None for the built-in one")
-    # XLM-R positions start at pad_token_id + 1 = 2, so 2 positions are never used.
-    tokenizer = _train_tokenizer(texts, vocab_size, model_max_length=max_positions - 2)
-    tokenizer.save_pretrained(out_dir)
-
-    probe = texts[:50]
-    reloaded = AutoTokenizer.from_pretrained(out_dir)
-    for text in probe:
-        if reloaded.tokenize(text) != tokenizer.tokenize(text):
-            raise RuntimeError(
-                f"the saved tokenizer in {out_dir} does not reload identically on {text!r}"
-            )
-
-    config = XLMRobertaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=hidden,
-        num_hidden_layers=layers,
-        num_attention_heads=heads,
-        intermediate_size=intermediate,
-        max_position_embeddings=max_positions,
-        type_vocab_size=1,
-        pad_token_id=1,
-        bos_token_id=0,
-        eos_token_id=2,
-    )
-    torch.manual_seed(0)
-    model = XLMRobertaModel(config)
-    model.eval()
-    model.save_pretrained(out_dir)
-    return out_dir
-
-
 def build_tiny_xlmr(
     out_dir: Path,
     corpus: list[str] | None = None,
     max_positions: int = 130,
     vocab_size: int = 500,
 ) -> Path:
-    """Build a tiny random XLM-R (hidden 32, 4 layers, 2 heads) into ``out_dir``.
+    """Build a tiny random XLM-R (hidden 32, 4 layers, 2 heads) into ``out_dir``."""
+    from dataclasses import replace
 
-    ``corpus`` trains the tokenizer (default: :func:`default_corpus`); ``max_positions``
-    is ``max_position_embeddings`` (the model takes ``max_positions - 2`` tokens,
-    special tokens included, and the tokenizer's ``model_max_length`` says so).
-    Returns ``out_dir``, loadable offline with the ``Auto*`` classes.
-    """
-    return _build(
-        out_dir, corpus, max_positions=max_positions, vocab_size=vocab_size,
-        hidden=32, layers=4, heads=2, intermediate=64,
-    )
+    shape = replace(MICRO, max_positions=max_positions, vocab_size=vocab_size)
+    return build_encoder(out_dir, corpus if corpus is not None else default_corpus(), shape)
 
 
 def build_xlmr_base_shaped(
     out_dir: Path, corpus: list[str] | None = None, vocab_size: int = 8000
 ) -> Path:
-    """Build a random encoder of XLM-R base's shape (768 hidden, 12 layers, 12 heads).
+    """Build a random encoder of XLM-R base's shape, for speed benchmarks only."""
+    from dataclasses import replace
 
-    For speed benchmarks only. Pass a large ``corpus`` (a few thousand sentences of the
-    benchmark's text) so the tokenizer splits words into realistic subword counts; on the
-    small built-in corpus the vocabulary stays far below ``vocab_size``.
-    """
-    return _build(
-        out_dir, corpus, max_positions=514, vocab_size=vocab_size,
-        hidden=768, layers=12, heads=12, intermediate=3072,
-    )
-
-
-def with_max_positions(model_dir: Path, out_dir: Path, max_positions: int) -> Path:
-    """Copy the model in ``model_dir`` with its position table cut to ``max_positions``.
-
-    All other weights are shared, so on inputs short enough for both, the copy computes
-    exactly what the original does; on longer inputs it must embed in windows.
-    """
-    from transformers import AutoTokenizer, XLMRobertaModel
-
-    src = XLMRobertaModel.from_pretrained(model_dir)
-    if max_positions > src.config.max_position_embeddings:
-        raise ValueError(
-            f"max_positions {max_positions} exceeds the original's "
-            f"{src.config.max_position_embeddings}"
-        )
-    config = src.config.__class__.from_dict(
-        {**src.config.to_dict(), "max_position_embeddings": max_positions}
-    )
-    short = XLMRobertaModel(config)
-    state = src.state_dict()
-    key = "embeddings.position_embeddings.weight"
-    state[key] = state[key][:max_positions].clone()
-    short.load_state_dict({k: v for k, v in state.items() if k in short.state_dict()})
-    short.eval()
-    out_dir = Path(out_dir)
-    short.save_pretrained(out_dir)
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    tokenizer.model_max_length = max_positions - 2
-    tokenizer.save_pretrained(out_dir)
-    return out_dir
+    shape = replace(BASE, vocab_size=vocab_size)
+    return build_encoder(out_dir, corpus if corpus is not None else default_corpus(), shape)

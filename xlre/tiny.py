@@ -1,0 +1,187 @@
+"""Small XLM-R-shaped encoders built locally, so the whole pipeline runs with no download.
+
+:func:`train_tokenizer` trains a SentencePiece-style Unigram tokenizer with the
+``tokenizers`` library and wraps it as an ``XLMRobertaTokenizerFast`` (``<s>``/``</s>``
+around the sequence, ``<unk>`` at id 3, as XLM-R has them). :func:`build_encoder` adds a
+randomly initialised ``XLMRobertaModel`` of the requested shape and saves both with
+``save_pretrained``, so ``AutoTokenizer.from_pretrained(out_dir)`` and
+``AutoModel.from_pretrained(out_dir)`` load them offline, exactly like a downloaded
+checkpoint. ``xlre init-model --tiny`` calls it on the text of an annotation run.
+
+The tokenizer is built the way transformers 5 rebuilds an XLM-R tokenizer when it loads
+one (Unigram model, whitespace split then ``▁`` metaspace, no normalizer), so the saved
+tokenizer and the reloaded one tokenize identically; the builder checks that.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+# Special tokens in XLM-R's id order for the first four (<s>=0, <pad>=1, </s>=2,
+# <unk>=3); transformers 5 hard-codes unk_id=3 for XLM-R tokenizers.
+SPECIAL_TOKENS = ("<s>", "<pad>", "</s>", "<unk>", "<mask>")
+
+
+@dataclass(frozen=True)
+class EncoderShape:
+    """The size of a randomly initialised XLM-R encoder."""
+
+    hidden: int = 128
+    layers: int = 2
+    heads: int = 4
+    intermediate: int = 256
+    max_positions: int = 258
+    vocab_size: int = 4000
+
+    def __post_init__(self) -> None:
+        if self.hidden % self.heads:
+            raise ValueError(
+                f"hidden size {self.hidden} is not divisible by {self.heads} heads; "
+                "pick a head count that divides it"
+            )
+        if self.max_positions < 4:
+            raise ValueError(f"max_positions must be at least 4, got {self.max_positions}")
+        if min(self.hidden, self.layers, self.heads, self.intermediate, self.vocab_size) < 1:
+            raise ValueError(f"every size must be positive, got {self}")
+
+
+#: The shape ``xlre init-model --tiny`` uses by default: small enough to train on 2 CPU
+#: cores in minutes.
+TINY = EncoderShape()
+#: The test suite's shape: trains in seconds.
+MICRO = EncoderShape(hidden=32, layers=4, heads=2, intermediate=64, max_positions=130,
+                     vocab_size=500)
+#: XLM-R base's shape (768 hidden, 12 layers, 12 heads), for speed benchmarks only.
+BASE = EncoderShape(hidden=768, layers=12, heads=12, intermediate=3072, max_positions=514,
+                    vocab_size=8000)
+
+
+def train_tokenizer(texts: Iterable[str], vocab_size: int, model_max_length: int):
+    """Train a Unigram tokenizer on ``texts`` and wrap it as ``XLMRobertaTokenizerFast``."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import XLMRobertaTokenizerFast
+
+    backend = Tokenizer(models.Unigram())
+    backend.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Metaspace("▁", prepend_scheme="always")]
+    )
+    backend.decoder = decoders.Metaspace("▁", prepend_scheme="always")
+    trainer = trainers.UnigramTrainer(
+        vocab_size=vocab_size,
+        special_tokens=list(SPECIAL_TOKENS),
+        unk_token="<unk>",
+        show_progress=False,
+    )
+    backend.train_from_iterator(texts, trainer=trainer)
+    for i, tok in enumerate(SPECIAL_TOKENS):
+        if backend.token_to_id(tok) != i:
+            raise RuntimeError(f"special token {tok} got id {backend.token_to_id(tok)}, expected {i}")
+    backend.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>",
+        pair="<s> $A </s> </s> $B </s>",
+        special_tokens=[("<s>", 0), ("</s>", 2)],
+    )
+    return XLMRobertaTokenizerFast(
+        tokenizer_object=backend,
+        bos_token="<s>",
+        eos_token="</s>",
+        sep_token="</s>",
+        cls_token="<s>",
+        unk_token="<unk>",
+        pad_token="<pad>",
+        mask_token="<mask>",
+        model_max_length=model_max_length,
+    )
+
+
+def build_encoder(
+    out_dir: Path | str, texts: Iterable[str], shape: EncoderShape = TINY, seed: int = 0
+) -> Path:
+    """Train a tokenizer on ``texts``, build a random XLM-R of ``shape``, save both.
+
+    The model takes ``shape.max_positions - 2`` tokens, special tokens included (XLM-R
+    positions start at ``pad_token_id + 1``), and the tokenizer's ``model_max_length``
+    says so. ``xlre_encoder.json`` in ``out_dir`` records the shape and the seed.
+    Returns ``out_dir``.
+    """
+    import torch
+    from transformers import AutoTokenizer, XLMRobertaConfig, XLMRobertaModel
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    texts = [t for t in texts if t.strip()]
+    if not texts:
+        raise ValueError("no text to train the tokenizer on: give at least one non-empty sentence")
+    tokenizer = train_tokenizer(texts, shape.vocab_size, model_max_length=shape.max_positions - 2)
+    tokenizer.save_pretrained(out_dir)
+
+    reloaded = AutoTokenizer.from_pretrained(out_dir)
+    for text in texts[:50]:
+        if reloaded.tokenize(text) != tokenizer.tokenize(text):
+            raise RuntimeError(
+                f"the saved tokenizer in {out_dir} does not reload identically on {text!r}"
+            )
+
+    config = XLMRobertaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=shape.hidden,
+        num_hidden_layers=shape.layers,
+        num_attention_heads=shape.heads,
+        intermediate_size=shape.intermediate,
+        max_position_embeddings=shape.max_positions,
+        type_vocab_size=1,
+        pad_token_id=1,
+        bos_token_id=0,
+        eos_token_id=2,
+    )
+    torch.manual_seed(seed)
+    model = XLMRobertaModel(config)
+    model.eval()
+    model.save_pretrained(out_dir)
+    (out_dir / "xlre_encoder.json").write_text(
+        json.dumps({"shape": asdict(shape), "seed": seed, "sentences": len(texts),
+                    "vocab": len(tokenizer)}, indent=2) + "\n",
+        encoding="utf-8",
+    )
+    logger.info(
+        "built a random XLM-R encoder (%d hidden, %d layers, vocabulary %d) in %s",
+        shape.hidden, shape.layers, len(tokenizer), out_dir,
+    )
+    return out_dir
+
+
+def with_max_positions(model_dir: Path | str, out_dir: Path | str, max_positions: int) -> Path:
+    """Copy the encoder in ``model_dir`` with its position table cut to ``max_positions``.
+
+    All other weights are shared, so on inputs short enough for both, the copy computes
+    exactly what the original does; on longer inputs it must embed in windows.
+    """
+    from transformers import AutoTokenizer, XLMRobertaModel
+
+    src = XLMRobertaModel.from_pretrained(model_dir)
+    if max_positions > src.config.max_position_embeddings:
+        raise ValueError(
+            f"max_positions {max_positions} exceeds the original's "
+            f"{src.config.max_position_embeddings}"
+        )
+    config = src.config.__class__.from_dict(
+        {**src.config.to_dict(), "max_position_embeddings": max_positions}
+    )
+    short = XLMRobertaModel(config)
+    state = src.state_dict()
+    key = "embeddings.position_embeddings.weight"
+    state[key] = state[key][:max_positions].clone()
+    short.load_state_dict({k: v for k, v in state.items() if k in short.state_dict()})
+    short.eval()
+    out_dir = Path(out_dir)
+    short.save_pretrained(out_dir)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    tokenizer.model_max_length = max_positions - 2
+    tokenizer.save_pretrained(out_dir)
+    return out_dir
