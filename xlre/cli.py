@@ -336,5 +336,114 @@ def eval_projection_cmd(
     sys.stdout.write(json.dumps(result) + "\n")
 
 
+@app.command("init-model")
+def init_model_cmd(
+    run: Annotated[Path, typer.Option(help="Annotation run whose text trains the tokenizer.")],
+    out: Annotated[Path, typer.Option(help="Directory to write the encoder and tokenizer to.")],
+    tiny: Annotated[bool, typer.Option("--tiny", help="Build a small random XLM-R (the only kind for now).")] = False,
+    hidden: Annotated[int, typer.Option(help="Hidden size.")] = 128,
+    layers: Annotated[int, typer.Option(help="Transformer layers.")] = 2,
+    heads: Annotated[int, typer.Option(help="Attention heads.")] = 4,
+    vocab_size: Annotated[int, typer.Option(help="Tokenizer vocabulary size.")] = 4000,
+    max_positions: Annotated[int, typer.Option(help="Position table size (the model takes 2 fewer tokens).")] = 258,
+    seed: Annotated[int, typer.Option(help="Seed of the random initialisation.")] = 0,
+) -> None:
+    """Build a randomly initialised XLM-R encoder and a tokenizer trained on a run's text.
+
+    The result loads with from_pretrained like any hub checkpoint, so `xlre train --model
+    OUT` works with no download.
+    """
+    from xlre.annotate import RunError, iter_records
+    from xlre.tiny import EncoderShape, build_encoder
+
+    if not tiny:
+        raise _fail("only --tiny models can be built here; pass --tiny, or give xlre train a "
+                    "pretrained encoder (a hub name such as xlm-roberta-base, or a local path)")
+    try:
+        shape = EncoderShape(hidden=hidden, layers=layers, heads=heads, intermediate=4 * hidden,
+                             max_positions=max_positions, vocab_size=vocab_size)
+        texts = (rec["text"] for rec in iter_records(run))
+        build_encoder(out, texts, shape, seed=seed)
+    except (RunError, ValueError, OSError) as err:
+        raise _fail(str(err)) from None
+    err_console.print(f"wrote a random XLM-R encoder ({hidden} hidden, {layers} layers) to {out}")
+
+
+def _training_progress():
+    """A rich progress bar driven by xlre.train's ``progress(kind, advance, total)``."""
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn(), TimeRemainingColumn())
+    bar = Progress(*columns, console=err_console)
+    tasks: dict[str, TaskID] = {}
+
+    def update(kind: str, n: int, total: int) -> None:
+        if kind == "epoch":
+            if "train" in tasks:
+                bar.remove_task(tasks.pop("train"))
+            tasks["epoch_no"] = n
+            return
+        if kind not in tasks:
+            label = {"train": f"epoch {tasks.get('epoch_no', 0) + 1}", "eval": "evaluating"}
+            tasks[kind] = bar.add_task(label.get(kind, kind), total=total)
+        bar.advance(tasks[kind], n)
+
+    return bar, update
+
+
+@app.command("train")
+def train_cmd(
+    run: Annotated[Path, typer.Option(help="Annotation run directory (xlre annotate).")],
+    model: Annotated[str, typer.Option(help="Encoder: a Hugging Face name or a local directory.")] = "xlm-roberta-base",
+    out: Annotated[Path, typer.Option(help="Model directory to write.")] = Path("model"),
+    config: Annotated[Path | None, typer.Option(help="Settings file (TOML: [train], [model], [data]).")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue the interrupted run in --out from its newest checkpoint.")] = False,
+    overrides: Annotated[list[str] | None, typer.Argument(help="Dotted overrides, e.g. train.epochs=3 model.agreement=false.")] = None,
+) -> None:
+    """Train the multitask model on a run's distant labels, in both languages.
+
+    Runs on CPU, one GPU, or many GPUs and machines with `accelerate launch -m xlre.cli
+    train ...`.
+    """
+    from xlre.data import DataError
+    from xlre.settings import SettingsError, load_settings
+    from xlre.train import TrainError, train
+
+    try:
+        settings = load_settings(config, overrides or [])
+    except SettingsError as err:
+        raise _fail(str(err)) from None
+    bar, update = _training_progress()
+    try:
+        with bar:
+            metrics = train(run, model, out, settings, resume=resume, progress=update)
+    except (TrainError, DataError, SettingsError, OSError) as err:
+        raise _fail(str(err)) from None
+    from xlre.evaluate import headline
+
+    if "stopped_at_step" in metrics:
+        err_console.print(f"stopped after step {metrics['stopped_at_step']}; continue with --resume")
+        return
+    sys.stdout.write(json.dumps({split: headline(m) for split, m in metrics.items()}, indent=2) + "\n")
+
+
+@app.command("evaluate")
+def evaluate_cmd(
+    model: Annotated[Path, typer.Option(help="A model directory written by xlre train.")],
+    run: Annotated[Path, typer.Option(help="Annotation run to evaluate on.")],
+    split: Annotated[str, typer.Option(help="train, dev, test (as the model was trained), or all.")] = "test",
+    out: Annotated[Path | None, typer.Option(help="Write metrics JSON and the PR-curve PNG here.")] = None,
+    batch_size: Annotated[int, typer.Option(help="Sequences per batch.")] = 64,
+) -> None:
+    """Entity P/R/F1 per type, relation micro/macro F1 and held-out PR curves, per language."""
+    from xlre.data import DataError
+    from xlre.evaluate import EvaluateError, evaluate_model
+
+    try:
+        result = evaluate_model(model, run, split, out_dir=out, batch_size=batch_size)
+    except (EvaluateError, DataError, OSError) as err:
+        raise _fail(str(err)) from None
+    sys.stdout.write(json.dumps(result, indent=2) + "\n")
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -1,0 +1,743 @@
+"""Training data from an annotation run: subword features, splits by KB entity pair, bags.
+
+Consumes a run directory (:mod:`xlre.annotate`) and a tokenizer; produces a
+``datasets.DatasetDict`` of *sequences* (``train`` / ``dev`` / ``test``), one row per
+encoder input:
+
+* ``relation_repr="pooling"``: one sequence per sentence, carrying every entity pair of
+  the sentence as a relation *instance* (subword spans of head and tail);
+* ``relation_repr="markers"``: one sequence per entity pair, with typed entity markers
+  (``<h:PER>`` ... ``</h:PER>``, ``<t:LOC>`` ... ``</t:LOC>``, real special tokens) around
+  head and tail; the instance's spans point at the two opening markers. A sentence with
+  no pair still gives one plain sequence for the entity head.
+
+Entity labels are BIO over the first subword of each word (other subwords get -100).
+
+**Splits, by KB entity pair.** Each unordered KB pair ``{h, t}`` is hashed (with
+``split_seed``) to train, dev or test. A sentence pair (both languages together, so a
+translation never lands in another split than its source) goes to the most held-out split
+among its pairs (test > dev > train); instances of pairs from another split are dropped
+from it and counted (``instances_dropped_split``). So no KB fact is labelled in two
+splits, and no sentence appears in two.
+
+**Long sentences** are never cut: a sentence whose subwords do not fit ``max_seq_length``
+is split into overlapping windows; each word is labelled in exactly one window; an entity
+pair goes to the first window that holds both entities, and pairs no window can hold are
+dropped and counted (``instances_dropped_too_far``). A single word longer than a window
+makes its sentence unusable: it is counted (``sentences_unfittable``), never truncated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from xlre.records import NA
+
+logger = logging.getLogger(__name__)
+
+SPLITS = ("train", "dev", "test")
+_SPLIT_RANK = {name: i for i, name in enumerate(SPLITS)}
+RELATION_REPRS = ("pooling", "markers")
+IGNORE = -100
+
+
+class DataError(ValueError):
+    """The run cannot be turned into training data; the message says why and the fix."""
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """How a run becomes sequences. Written into the training config."""
+
+    max_seq_length: int = 256
+    dev_fraction: float = 0.1
+    test_fraction: float = 0.1
+    split_seed: int = 13
+    relation_repr: str = "pooling"
+    #: In bag training, at most this many sentence pairs of a bag go into one step
+    #: (a fresh deterministic sample each epoch).
+    max_bag_pairs: int = 4
+
+    def __post_init__(self) -> None:
+        if self.relation_repr not in RELATION_REPRS:
+            raise DataError(
+                f"relation_repr {self.relation_repr!r} is not one of {', '.join(RELATION_REPRS)}"
+            )
+        if not 0 <= self.dev_fraction < 1 or not 0 <= self.test_fraction < 1:
+            raise DataError("dev_fraction and test_fraction must each lie in [0, 1)")
+        if self.dev_fraction + self.test_fraction >= 1:
+            raise DataError(
+                f"dev_fraction + test_fraction = {self.dev_fraction + self.test_fraction} "
+                "leaves nothing to train on; keep their sum below 1"
+            )
+        if self.max_seq_length < 16:
+            raise DataError(f"max_seq_length {self.max_seq_length} is too small; use 16 or more")
+        if self.max_bag_pairs < 1:
+            raise DataError(f"max_bag_pairs must be at least 1, got {self.max_bag_pairs}")
+
+
+@dataclass(frozen=True)
+class LabelMaps:
+    """Entity types and relations a model knows; stored in the model config."""
+
+    entity_types: tuple[str, ...]
+    relations: tuple[str, ...]  # without NA: "no relation" is no label at all
+    na: str = NA
+
+    @property
+    def bio(self) -> list[str]:
+        return ["O"] + [f"{p}-{t}" for t in self.entity_types for p in ("B", "I")]
+
+    def marker_tokens(self) -> list[str]:
+        return [
+            m for t in self.entity_types
+            for m in (f"<h:{t}>", f"</h:{t}>", f"<t:{t}>", f"</t:{t}>")
+        ]
+
+
+def entity_type(ent: dict[str, Any]) -> str:
+    return ent.get("label") or "ENT"
+
+
+def unordered_key(bag: str) -> str:
+    return "|".join(sorted(bag.split("|")))
+
+
+def split_of_key(key: str, dev_fraction: float, test_fraction: float, seed: int) -> str:
+    """The split of an unordered KB entity pair: a stable hash, independent of order."""
+    digest = hashlib.sha1(f"{seed}\x00{key}".encode()).digest()
+    u = int.from_bytes(digest[:8], "big") / 2**64
+    if u < test_fraction:
+        return "test"
+    if u < test_fraction + dev_fraction:
+        return "dev"
+    return "train"
+
+
+def scan_run(raw: Any, config: DataConfig) -> tuple[LabelMaps, dict[str, str], dict[str, Any]]:
+    """One pass over a run's records: label maps, the split of every sentence pair, counts."""
+    types: set[str] = set()
+    relations: set[str] = set()
+    pair_split: dict[str, str] = {}
+    counts: Counter[str] = Counter()
+    cols = raw.select_columns(["pair_id", "side", "entities", "relations"])
+    for batch in cols.iter(batch_size=2048):
+        for pair_id, side, ents, rels in zip(
+            batch["pair_id"], batch["side"], batch["entities"], batch["relations"], strict=True
+        ):
+            counts[f"records_{side}"] += 1
+            types.update(entity_type(e) for e in ents)
+            best = pair_split.get(pair_id, "train")
+            for r in rels:
+                if r["relation"] != NA:
+                    relations.add(r["relation"])
+                split = split_of_key(
+                    unordered_key(r["bag"]), config.dev_fraction, config.test_fraction,
+                    config.split_seed,
+                )
+                if _SPLIT_RANK[split] > _SPLIT_RANK[best]:
+                    best = split
+            if not rels and pair_id not in pair_split:
+                # A pair with no KB pair at all goes by its own id.
+                best = split_of_key(
+                    f"pair:{pair_id}", config.dev_fraction, config.test_fraction,
+                    config.split_seed,
+                )
+            if _SPLIT_RANK[best] > _SPLIT_RANK[pair_split.get(pair_id, "train")]:
+                pair_split[pair_id] = best
+            else:
+                pair_split.setdefault(pair_id, best)
+    if not types:
+        raise DataError(
+            "the run has no entities at all, so there is nothing to learn; check the KB "
+            "aliases against the corpus (xlre runs show RUN_DIR)"
+        )
+    labels = LabelMaps(tuple(sorted(types)), tuple(sorted(relations)))
+    counts.update(f"pairs_{s}" for s in pair_split.values())
+    return labels, pair_split, dict(counts)
+
+
+# --------------------------------------------------------------------------- windows
+@dataclass(frozen=True)
+class Window:
+    """Words ``[ctx_lo, ctx_hi)`` go into the sequence; ``[lab_lo, lab_hi)`` are labelled."""
+
+    ctx_lo: int
+    ctx_hi: int
+    lab_lo: int
+    lab_hi: int
+
+
+def plan_windows(counts: Sequence[int], budget: int) -> list[Window] | None:
+    """Cover words with subword ``counts`` by windows of at most ``budget`` subwords.
+
+    One window when everything fits. Otherwise the words are cut into label chunks of
+    about half the budget, each widened left and right with context while it fits.
+    ``None`` when a single word is longer than ``budget``.
+    """
+    n = len(counts)
+    if sum(counts) <= budget:
+        return [Window(0, n, 0, n)]
+    if max(counts) > budget:
+        return None
+    chunks: list[tuple[int, int]] = []
+    lo, used = 0, 0
+    for i, c in enumerate(counts):
+        if i > lo and used + c > budget // 2:
+            chunks.append((lo, i))
+            lo, used = i, 0
+        used += c
+    chunks.append((lo, n))
+    windows = []
+    for lab_lo, lab_hi in chunks:
+        ctx_lo, ctx_hi = lab_lo, lab_hi
+        used = sum(counts[lab_lo:lab_hi])
+        grew = True
+        while grew:
+            grew = False
+            if ctx_lo > 0 and used + counts[ctx_lo - 1] <= budget:
+                ctx_lo -= 1
+                used += counts[ctx_lo]
+                grew = True
+            if ctx_hi < n and used + counts[ctx_hi] <= budget:
+                used += counts[ctx_hi]
+                ctx_hi += 1
+                grew = True
+        windows.append(Window(ctx_lo, ctx_hi, lab_lo, lab_hi))
+    return windows
+
+
+# --------------------------------------------------------------------------- features
+@dataclass
+class Featurizer:
+    """Turns run records into encoder sequences (a ``datasets.map`` function)."""
+
+    tokenizer: Any
+    labels: LabelMaps
+    config: DataConfig
+    pair_split: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.bio_id = {t: i for i, t in enumerate(self.labels.bio)}
+        self.rel_id = {r: i for i, r in enumerate(self.labels.relations)}
+        self.cls_id = self.tokenizer.cls_token_id
+        self.sep_id = self.tokenizer.sep_token_id
+        if self.cls_id is None or self.sep_id is None:
+            raise DataError("the tokenizer has no cls/sep tokens; use an XLM-R-style tokenizer")
+        if self.config.relation_repr == "markers":
+            ids = self.tokenizer.convert_tokens_to_ids(self.labels.marker_tokens())
+            unk = self.tokenizer.unk_token_id
+            missing = [t for t, i in zip(self.labels.marker_tokens(), ids, strict=True)
+                       if i is None or i == unk]
+            if missing:
+                raise DataError(
+                    f"the tokenizer lacks the entity markers {missing[:4]}; build the model "
+                    "with XlreModel.from_encoder, which adds them"
+                )
+            self.marker_id = dict(zip(self.labels.marker_tokens(), ids, strict=True))
+
+    def __call__(self, batch: dict[str, list[Any]], indices: list[int]) -> dict[str, list[Any]]:
+        out: dict[str, list[Any]] = defaultdict(list)
+        words_batch = [toks if toks else [] for toks in batch["tokens"]]
+        enc = self.tokenizer(
+            [w if w else ["."] for w in words_batch],
+            is_split_into_words=True, add_special_tokens=False,
+        )
+        for i, rec_idx in enumerate(indices):
+            words = words_batch[i]
+            pieces: list[list[int]] = [[] for _ in words]
+            if words:
+                for tok_id, w in zip(enc["input_ids"][i], enc.word_ids(i), strict=True):
+                    if w is not None:
+                        pieces[w].append(tok_id)
+            record = {k: batch[k][i] for k in ("pair_id", "lang", "side", "entities", "relations")}
+            self._record(rec_idx, words, pieces, record, out)
+        return dict(out)
+
+    def _record(self, rec_idx: int, words: list[str], pieces: list[list[int]],
+                rec: dict[str, Any], out: dict[str, list[Any]]) -> None:
+        split = self.pair_split.get(rec["pair_id"], "train")
+        ents = rec["entities"]
+        word_tags = ["O"] * len(words)
+        overlaps = 0
+        for e in ents:
+            s, t = e["tok_start"], e["tok_end"]
+            if any(tag != "O" for tag in word_tags[s:t]):
+                overlaps += 1
+                continue
+            typ = entity_type(e)
+            if typ not in self.labels.entity_types:
+                continue
+            word_tags[s] = f"B-{typ}"
+            for k in range(s + 1, t):
+                word_tags[k] = f"I-{typ}"
+        gold = [(e["tok_start"], e["tok_end"], entity_type(e)) for e in ents]
+        # Instances: relations grouped by (head, tail).
+        grouped: dict[tuple[int, int], dict[str, Any]] = {}
+        dropped_split = unknown = 0
+        for r in rec["relations"]:
+            pair_split = split_of_key(
+                unordered_key(r["bag"]), self.config.dev_fraction, self.config.test_fraction,
+                self.config.split_seed,
+            )
+            if pair_split != split:
+                dropped_split += 1
+                continue
+            inst = grouped.setdefault((r["head"], r["tail"]), {"bag": r["bag"], "labels": set()})
+            if r["relation"] != NA:
+                if r["relation"] in self.rel_id:
+                    inst["labels"].add(self.rel_id[r["relation"]])
+                else:
+                    unknown += 1
+        counts = [max(len(p), 0) for p in pieces]
+        extra = 4 if self.config.relation_repr == "markers" else 0
+        windows = plan_windows(counts, self.config.max_seq_length - 2 - extra)
+        base = {"record": rec_idx, "pair_id": rec["pair_id"], "lang": rec["lang"],
+                "side": rec["side"], "split": split}
+        if windows is None:
+            self._emit_counts(out, base, unfittable=1, dropped_split=dropped_split,
+                              dropped_far=len(grouped), unknown=unknown, overlaps=overlaps)
+            return
+        placed: dict[int, list[tuple[tuple[int, int], dict[str, Any]]]] = defaultdict(list)
+        dropped_far = 0
+        for (h, t), inst in grouped.items():
+            lo = min(ents[h]["tok_start"], ents[t]["tok_start"])
+            hi = max(ents[h]["tok_end"], ents[t]["tok_end"])
+            for w_no, win in enumerate(windows):
+                if win.ctx_lo <= lo and hi <= win.ctx_hi:
+                    placed[w_no].append(((h, t), inst))
+                    break
+            else:
+                dropped_far += 1
+        first = True
+        for w_no, win in enumerate(windows):
+            win_gold = [g for g in gold if win.lab_lo <= g[0] < win.lab_hi]
+            common = {**base, "window": w_no, "gold_start": [g[0] for g in win_gold],
+                      "gold_end": [g[1] for g in win_gold], "gold_type": [g[2] for g in win_gold]}
+            insts = placed.get(w_no, [])
+            if self.config.relation_repr == "pooling" or not insts:
+                seq = self._sequence(words, pieces, word_tags, win, ents, insts, None)
+                self._emit(out, common, seq, first, dropped_split, dropped_far, unknown,
+                           overlaps)
+                first = False
+            else:
+                for inst in insts:
+                    seq = self._sequence(words, pieces, word_tags, win, ents, [inst], inst[0])
+                    self._emit(out, common, seq, first, dropped_split, dropped_far, unknown,
+                               overlaps)
+                    first = False
+
+    def _sequence(self, words, pieces, word_tags, win: Window, ents, insts,
+                  marked: tuple[int, int] | None) -> dict[str, list[Any]]:
+        before: dict[int, list[int]] = defaultdict(list)
+        after: dict[int, list[int]] = defaultdict(list)
+        if marked is not None:
+            h, t = marked
+            for role, idx in (("h", h), ("t", t)):
+                typ = entity_type(ents[idx])
+                before[ents[idx]["tok_start"]].append(self.marker_id[f"<{role}:{typ}>"])
+                after[ents[idx]["tok_end"] - 1].append(self.marker_id[f"</{role}:{typ}>"])
+        ids = [self.cls_id]
+        labels = [IGNORE]
+        first_pos: dict[int, int] = {}
+        open_pos: dict[int, int] = {}
+        last_pos: dict[int, int] = {}
+        label_pos, label_word = [], []
+        for w in range(win.ctx_lo, win.ctx_hi):
+            for m in before.get(w, []):
+                open_pos.setdefault(w, len(ids))
+                ids.append(m)
+                labels.append(IGNORE)
+            if pieces[w]:
+                first_pos[w] = len(ids)
+                in_label = win.lab_lo <= w < win.lab_hi
+                for k, p in enumerate(pieces[w]):
+                    ids.append(p)
+                    if k == 0 and in_label:
+                        labels.append(self.bio_id[word_tags[w]])
+                        label_pos.append(len(ids) - 1)
+                        label_word.append(w)
+                    else:
+                        labels.append(IGNORE)
+                last_pos[w] = len(ids)
+            ids.extend(after.get(w, []))
+            labels.extend([IGNORE] * len(after.get(w, [])))
+        ids.append(self.sep_id)
+        labels.append(IGNORE)
+
+        def span(idx: int) -> tuple[int, int]:
+            s, e = ents[idx]["tok_start"], ents[idx]["tok_end"]
+            if marked is not None:
+                return open_pos[s], open_pos[s] + 1
+            starts = [first_pos[w] for w in range(s, e) if w in first_pos]
+            ends = [last_pos[w] for w in range(s, e) if w in last_pos]
+            if not starts:  # words with no subword at all: point at the sentence start
+                return 0, 1
+            return starts[0], ends[-1]
+
+        hs, he, ts, te, bags, rels, hw, tw = [], [], [], [], [], [], [], []
+        for (h, t), inst in insts:
+            a, b = span(h)
+            c, d = span(t)
+            hs.append(a)
+            he.append(b)
+            ts.append(c)
+            te.append(d)
+            bags.append(inst["bag"])
+            rels.append(sorted(inst["labels"]))
+            hw.append([ents[h]["tok_start"], ents[h]["tok_end"]])
+            tw.append([ents[t]["tok_start"], ents[t]["tok_end"]])
+        return {"input_ids": ids, "entity_labels": labels, "label_pos": label_pos,
+                "label_word": label_word, "inst_head_start": hs, "inst_head_end": he,
+                "inst_tail_start": ts, "inst_tail_end": te, "inst_bag": bags,
+                "inst_labels": rels, "inst_head_words": hw, "inst_tail_words": tw}
+
+    def _emit(self, out, common, seq, first, dropped_split, dropped_far, unknown, overlaps):
+        for k, v in {**common, **seq}.items():
+            out[k].append(v)
+        # Counts ride on the record's first sequence only.
+        out["n_dropped_split"].append(dropped_split if first else 0)
+        out["n_dropped_far"].append(dropped_far if first else 0)
+        out["n_unknown_relation"].append(unknown if first else 0)
+        out["n_entity_overlap"].append(overlaps if first else 0)
+        out["n_unfittable"].append(0)
+
+    def _emit_counts(self, out, base, unfittable, dropped_split, dropped_far, unknown,
+                     overlaps) -> None:
+        # An unfittable sentence leaves a row with no input, so its counts are kept; the
+        # row is filtered out after counting.
+        empty: dict[str, Any] = {
+            "window": 0, "gold_start": [], "gold_end": [], "gold_type": [], "input_ids": [],
+            "entity_labels": [], "label_pos": [], "label_word": [], "inst_head_start": [],
+            "inst_head_end": [], "inst_tail_start": [], "inst_tail_end": [], "inst_bag": [],
+            "inst_labels": [], "inst_head_words": [], "inst_tail_words": [],
+        }
+        for k, v in {**base, **empty}.items():
+            out[k].append(v)
+        out["n_dropped_split"].append(dropped_split)
+        out["n_dropped_far"].append(dropped_far)
+        out["n_unknown_relation"].append(unknown)
+        out["n_entity_overlap"].append(overlaps)
+        out["n_unfittable"].append(unfittable)
+
+
+COUNT_COLUMNS = {
+    "n_dropped_split": "instances_dropped_split",
+    "n_dropped_far": "instances_dropped_too_far",
+    "n_unknown_relation": "relations_unknown_to_model",
+    "n_entity_overlap": "entities_overlapping",
+    "n_unfittable": "sentences_unfittable",
+}
+
+
+@dataclass
+class RelationData:
+    """Sequences per split, the label maps they use, and what was counted on the way."""
+
+    splits: Any  # datasets.DatasetDict
+    labels: LabelMaps
+    config: DataConfig
+    report: dict[str, Any]
+
+
+def build_relation_data(
+    run_dir: Path | str,
+    tokenizer: Any,
+    config: DataConfig,
+    labels: LabelMaps | None = None,
+    main_process_first: Any = None,
+    num_proc: int | None = None,
+) -> RelationData:
+    """Sequences for every split of the run in ``run_dir`` (see the module docstring).
+
+    ``labels`` are the run's own when ``None`` (training a new model), or a trained
+    model's (evaluating): relations the model does not know are then counted and treated
+    as no relation, entity types it does not know are left untagged.
+    ``main_process_first`` is ``accelerator.main_process_first`` under Accelerate, so
+    the main process fills the ``datasets`` cache and the others read it.
+    """
+    import contextlib
+
+    import datasets
+
+    from xlre.annotate import load_run
+
+    guard = main_process_first or contextlib.nullcontext
+    with guard():
+        raw = load_run(run_dir)
+    if len(raw) == 0:
+        raise DataError(f"{run_dir}: the run has no records")
+    run_labels, pair_split, counts = scan_run(raw, config)
+    if labels is None:
+        labels = run_labels
+        if not labels.relations:
+            raise DataError(
+                f"{run_dir}: no sentence got a KB relation (every pair is NA); a relation "
+                "model cannot learn from that. Check that the KB facts connect entities "
+                "the corpus mentions together"
+            )
+    featurizer = Featurizer(tokenizer, labels, config, pair_split)
+    with guard():
+        seqs = raw.map(
+            featurizer, batched=True, with_indices=True, remove_columns=raw.column_names,
+            num_proc=num_proc, desc="featurizing",
+            new_fingerprint=_fingerprint(raw, tokenizer, labels, config),
+        )
+    report = dict(counts)
+    totals = {name: 0 for name in COUNT_COLUMNS.values()}
+    for batch in seqs.select_columns(list(COUNT_COLUMNS)).iter(batch_size=4096):
+        for col, name in COUNT_COLUMNS.items():
+            totals[name] += sum(batch[col])
+    report.update(totals)
+    seqs = seqs.remove_columns(list(COUNT_COLUMNS))
+    if totals["sentences_unfittable"]:
+        logger.warning(
+            "%d sentences hold a single word longer than max_seq_length=%d subwords and were "
+            "left out (never truncated)", totals["sentences_unfittable"], config.max_seq_length,
+        )
+        seqs = seqs.filter(lambda ids: len(ids) > 0, input_columns="input_ids")
+    if totals["instances_dropped_too_far"]:
+        logger.warning(
+            "%d entity pairs were too far apart for one window of %d subwords; left out",
+            totals["instances_dropped_too_far"], config.max_seq_length,
+        )
+    if totals["relations_unknown_to_model"]:
+        logger.warning(
+            "%d relation labels of the run are unknown to the model and count as no relation",
+            totals["relations_unknown_to_model"],
+        )
+    splits = {}
+    split_col = seqs["split"]
+    for name in SPLITS:
+        idx = [i for i, s in enumerate(split_col) if s == name]
+        splits[name] = seqs.select(idx)
+        report[f"sequences_{name}"] = len(idx)
+        report[f"instances_{name}"] = sum(len(b) for b in splits[name]["inst_bag"])
+    logger.info("training data: %s", report)
+    return RelationData(datasets.DatasetDict(splits), labels, config, report)
+
+
+def _fingerprint(raw: Any, tokenizer: Any, labels: LabelMaps, config: DataConfig) -> str:
+    h = hashlib.sha1()
+    h.update(raw._fingerprint.encode())
+    h.update(repr((labels, config)).encode())
+    h.update(str(len(tokenizer)).encode())
+    h.update(repr(tokenizer.tokenize("xlre fingerprint probe: Zürich, 東京")).encode())
+    return h.hexdigest()
+
+
+# --------------------------------------------------------------------------- batching
+@dataclass(frozen=True)
+class Unit:
+    """What one training example is: rows of the sequence table and which instances.
+
+    ``instances`` lists ``(row, instance_no)``; ``bag`` names the bag when the unit is
+    a bag (bag attention applies over its instances), else ``None``.
+    """
+
+    rows: tuple[int, ...]
+    instances: tuple[tuple[int, int], ...]
+    bag: str | None
+
+
+class TrainUnits:
+    """Map-style dataset of training units; order comes from the sampler.
+
+    ``mil="bag"``: one unit per bag (directed KB entity pair) holding its sentence pairs
+    in both languages, at most ``max_bag_pairs`` of them per epoch (a deterministic
+    sample from ``seed`` and the epoch); sequences with no instance form entity-only
+    units, one per sentence pair. ``mil="sentence"``: one unit per sentence pair, with
+    every instance in it.
+    """
+
+    def __init__(self, seqs: Any, mil: str, max_bag_pairs: int, seed: int) -> None:
+        if mil not in ("bag", "sentence"):
+            raise DataError(f"mil {mil!r} is not one of bag, sentence")
+        self.mil = mil
+        self.max_bag_pairs = max_bag_pairs
+        self.seed = seed
+        self.epoch = 0
+        pair_rows: dict[str, list[int]] = defaultdict(list)
+        bag_members: dict[str, dict[str, list[tuple[int, int]]]] = defaultdict(
+            lambda: defaultdict(list))
+        cols = seqs.select_columns(["pair_id", "inst_bag"])
+        row = 0
+        for batch in cols.iter(batch_size=4096):
+            for pair_id, bags in zip(batch["pair_id"], batch["inst_bag"], strict=True):
+                pair_rows[pair_id].append(row)
+                for k, bag in enumerate(bags):
+                    bag_members[bag][pair_id].append((row, k))
+                row += 1
+        self.units: list[tuple[str | None, list[tuple[str, list[tuple[int, int]], list[int]]]]]
+        self.units = []
+        if mil == "sentence":
+            inst_of_row: dict[int, list[tuple[int, int]]] = defaultdict(list)
+            for members in bag_members.values():
+                for insts in members.values():
+                    for r, k in insts:
+                        inst_of_row[r].append((r, k))
+            for pair_id, rows in pair_rows.items():
+                insts = sorted(ik for r in rows for ik in inst_of_row.get(r, []))
+                self.units.append((None, [(pair_id, insts, rows)]))
+        else:
+            with_instances: set[int] = set()
+            for bag in sorted(bag_members):
+                groups = []
+                for pair_id in sorted(bag_members[bag]):
+                    insts = bag_members[bag][pair_id]
+                    rows = sorted({r for r, _ in insts})
+                    with_instances.update(rows)
+                    groups.append((pair_id, insts, rows))
+                self.units.append((bag, groups))
+            for pair_id, rows in pair_rows.items():
+                free = [r for r in rows if r not in with_instances]
+                if free:
+                    self.units.append((None, [(pair_id, [], free)]))
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.units)
+
+    def __getitem__(self, i: int) -> Unit:
+        bag, groups = self.units[i]
+        if bag is not None and len(groups) > self.max_bag_pairs:
+            rng = random.Random(f"{self.seed}:{self.epoch}:{i}")
+            groups = sorted(rng.sample(groups, self.max_bag_pairs))
+        rows = sorted({r for _, _, rs in groups for r in rs})
+        insts = tuple(sorted(i for _, ins, _ in groups for i in ins))
+        return Unit(tuple(rows), insts, bag)
+
+
+class EpochSampler:
+    """A permutation of ``range(n)`` drawn from ``seed`` and the epoch: resumable order."""
+
+    def __init__(self, n: int, seed: int, shuffle: bool = True) -> None:
+        self.n = n
+        self.seed = seed
+        self.shuffle = shuffle
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self):
+        order = list(range(self.n))
+        if self.shuffle:
+            random.Random(f"{self.seed}:order:{self.epoch}").shuffle(order)
+        return iter(order)
+
+
+class Collator:
+    """Builds padded tensors from units (training) or row indices (evaluation).
+
+    Output keys: ``input_ids``, ``attention_mask``, ``entity_labels`` (B x T);
+    ``inst_seq``, ``inst_head``, ``inst_tail`` (N, N x 2, N x 2), ``inst_labels``
+    (N x R multi-hot); ``bag_index`` (nB x L, -1 padded) and ``bag_labels`` (nB x R);
+    ``agree_index`` (M x 2: a source instance and its projected target instance);
+    ``rows`` (the sequence-table rows in the batch, for evaluation).
+    """
+
+    def __init__(self, seqs: Any, num_relations: int, pad_id: int) -> None:
+        self.seqs = seqs
+        self.num_relations = num_relations
+        self.pad_id = pad_id
+
+    def __call__(self, items: Sequence[Unit | int]) -> dict[str, Any]:
+        import torch
+
+        units = [u if isinstance(u, Unit) else Unit((int(u),), (), None) for u in items]
+        eval_mode = not any(isinstance(u, Unit) for u in items)
+        rows = sorted({r for u in units for r in u.rows})
+        pos = {r: i for i, r in enumerate(rows)}
+        data = self.seqs[rows]
+        length = max(len(x) for x in data["input_ids"])
+        input_ids = torch.full((len(rows), length), self.pad_id, dtype=torch.long)
+        attention = torch.zeros((len(rows), length), dtype=torch.long)
+        ent = torch.full((len(rows), length), IGNORE, dtype=torch.long)
+        for i, (ids, labs) in enumerate(zip(data["input_ids"], data["entity_labels"],
+                                            strict=True)):
+            input_ids[i, : len(ids)] = torch.tensor(ids)
+            attention[i, : len(ids)] = 1
+            ent[i, : len(labs)] = torch.tensor(labs)
+        # Instances: every instance of every row in evaluation; the unit's in training.
+        inst_list: list[tuple[int, int]] = []
+        if eval_mode:
+            inst_list = [(r, k) for r in rows for k in range(len(data["inst_bag"][pos[r]]))]
+        else:
+            seen: set[tuple[int, int]] = set()
+            for u in units:
+                for ik in u.instances:
+                    if ik not in seen:
+                        seen.add(ik)
+                        inst_list.append(ik)
+        inst_at = {ik: n for n, ik in enumerate(inst_list)}
+        n = len(inst_list)
+        inst_seq = torch.tensor([pos[r] for r, _ in inst_list], dtype=torch.long)
+        head = torch.zeros((n, 2), dtype=torch.long)
+        tail = torch.zeros((n, 2), dtype=torch.long)
+        labels = torch.zeros((n, self.num_relations), dtype=torch.float)
+        for j, (r, k) in enumerate(inst_list):
+            p = pos[r]
+            head[j, 0] = data["inst_head_start"][p][k]
+            head[j, 1] = data["inst_head_end"][p][k]
+            tail[j, 0] = data["inst_tail_start"][p][k]
+            tail[j, 1] = data["inst_tail_end"][p][k]
+            for rel in data["inst_labels"][p][k]:
+                labels[j, rel] = 1.0
+        bags = [u for u in units if u.bag is not None and u.instances]
+        width = max((len(u.instances) for u in bags), default=0)
+        bag_index = torch.full((len(bags), width), -1, dtype=torch.long)
+        bag_labels = torch.zeros((len(bags), self.num_relations), dtype=torch.float)
+        for b, u in enumerate(bags):
+            members = [inst_at[ik] for ik in u.instances]
+            bag_index[b, : len(members)] = torch.tensor(members)
+            bag_labels[b] = labels[members].amax(dim=0)
+        # Agreement: the same KB pair in the source and the target of one sentence pair.
+        by_key: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
+        for j, (r, k) in enumerate(inst_list):
+            p = pos[r]
+            key = (data["pair_id"][p], data["inst_bag"][p][k])
+            by_key[key].setdefault(data["side"][p], j)
+        agree = [(d["src"], d["tgt"]) for d in by_key.values() if "src" in d and "tgt" in d]
+        return {
+            "input_ids": input_ids,
+            "attention_mask": attention,
+            "entity_labels": ent,
+            "inst_seq": inst_seq,
+            "inst_head": head,
+            "inst_tail": tail,
+            "inst_labels": labels,
+            "bag_index": bag_index,
+            "bag_labels": bag_labels,
+            "agree_index": torch.tensor(agree, dtype=torch.long).reshape(-1, 2),
+            "rows": torch.tensor(rows, dtype=torch.long),
+        }
+
+
+def iter_bags(seqs: Any) -> dict[str, list[tuple[int, int]]]:
+    """Every bag of a split: bag key -> ``(row, instance_no)`` of its instances."""
+    bags: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    row = 0
+    for batch in seqs.select_columns(["inst_bag"]).iter(batch_size=4096):
+        for names in batch["inst_bag"]:
+            for k, bag in enumerate(names):
+                bags[bag].append((row, k))
+            row += 1
+    return dict(bags)
+
+
+def describe(labels: LabelMaps) -> Iterable[str]:
+    yield f"entity types: {', '.join(labels.entity_types)}"
+    yield f"relations: {', '.join(labels.relations)} (+ {labels.na})"

@@ -1,0 +1,422 @@
+"""Training with Accelerate: ``xlre train`` is a thin caller of :func:`train`.
+
+Consumes an annotation run and an encoder (hub name or local path); produces a model
+directory::
+
+    OUT/
+      config.json, model.safetensors      the best model (XlreModel.from_pretrained(OUT))
+      tokenizer files                     the tokenizer (with entity markers if used)
+      train.toml                          the resolved settings (feed back with --config)
+      metrics.json                        {split: {lang: {relation_micro_f1, ...}}}
+      pr_curve_dev.png, pr_curve_test.png held-out PR curves of the best model
+      history.json                        per-epoch dev figures and losses
+      data_report.json                    what the data builder counted and dropped
+      checkpoints/step-00000120/          resumable states (accelerator.save_state)
+
+The same code runs on one CPU, one GPU or many (``accelerate launch -m xlre.cli train
+...``): Accelerate places the model, shards the batches and gathers evaluation outputs.
+Mixed precision, gradient accumulation, warmup then linear decay, evaluation each epoch,
+early stopping on the dev score, and checkpoints every N steps. ``resume=True`` continues
+from the newest checkpoint to the same result as an uninterrupted run: the data order is a
+function of (seed, epoch), dropout draws are seeded per batch, and the optimizer,
+schedule and RNG states are in the checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from xlre.data import (
+    Collator,
+    EpochSampler,
+    RelationData,
+    TrainUnits,
+    build_relation_data,
+    scan_run,
+)
+from xlre.evaluate import ALL, evaluate_split, headline, write_pr_png
+from xlre.metrics import to_jsonable
+from xlre.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINTS = "checkpoints"
+STATE_FILE = "trainer_state.json"
+#: ``progress(kind, advance, total)``: kind is "train" or "eval"; called on the main
+#: process only.
+ProgressFn = Callable[[str, int, int], None]
+
+
+class TrainError(RuntimeError):
+    """Training cannot start or go on; the message says why and what to do."""
+
+
+@dataclass
+class TrainerState:
+    """Where training stands; saved in every checkpoint."""
+
+    epoch: int = 0
+    batches_done: int = 0  # in the current epoch
+    global_step: int = 0   # optimizer steps
+    best_score: float = -1.0
+    best_epoch: int = -1
+    bad_epochs: int = 0
+    finished: bool = False
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def dev_score(metrics: dict[str, dict[str, Any]]) -> float:
+    """Early-stopping score: the mean over languages of relation micro-F1 (entity F1
+    when the relation head is off)."""
+    langs = [m for lg, m in metrics.items() if lg != ALL]
+    if not langs:
+        return 0.0
+    key = "relation_micro_f1" if all("relation_micro_f1" in m for m in langs) else "entity_f1"
+    return sum(m.get(key, 0.0) for m in langs) / len(langs)
+
+
+def _mixed_precision(setting: str) -> str | None:
+    if setting != "auto":
+        return setting
+    if os.environ.get("ACCELERATE_MIXED_PRECISION"):
+        return None  # accelerate launch --mixed_precision decides
+    if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+        return "bf16"
+    return "no"
+
+
+def _trackers(setting: str) -> list[str]:
+    if setting == "none":
+        return []
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        if setting == "tensorboard":
+            raise TrainError(
+                "train.tracker = 'tensorboard' but tensorboard is not installed; "
+                "pip install 'xlre[tracking]' or set train.tracker=none"
+            ) from None
+        return []
+    return ["tensorboard"]
+
+
+def latest_checkpoint(out_dir: Path) -> Path | None:
+    ckpts = sorted((out_dir / CHECKPOINTS).glob("step-*"))
+    ckpts = [c for c in ckpts if (c / STATE_FILE).exists()]
+    return ckpts[-1] if ckpts else None
+
+
+def _param_groups(model: Any, settings: Settings) -> list[dict[str, Any]]:
+    cfg = settings.train
+    groups: dict[tuple[bool, bool], list[torch.nn.Parameter]] = {}
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        is_head = not name.startswith("encoder.")
+        no_decay = param.ndim < 2 or "LayerNorm" in name or "layer_norm" in name
+        groups.setdefault((is_head, no_decay), []).append(param)
+    return [
+        {"params": params,
+         "lr": cfg.head_learning_rate if is_head else cfg.learning_rate,
+         "weight_decay": 0.0 if no_decay else cfg.weight_decay}
+        for (is_head, no_decay), params in sorted(groups.items())
+    ]
+
+
+def _check_resume(out_dir: Path, settings: Settings, model_name: str, run_dir: str) -> None:
+    saved = out_dir / "train.toml"
+    if not saved.exists():
+        raise TrainError(f"{out_dir}: nothing to resume (no train.toml); start without --resume")
+    from xlre.settings import load_settings
+
+    before = load_settings(saved)
+    now, was = settings.to_dict(), before.to_dict()
+    now["train"].pop("stop_after_steps")
+    was["train"].pop("stop_after_steps")
+    if now != was:
+        diff = [f"{t}.{k}: {was[t][k]!r} -> {now[t][k]!r}"
+                for t in now for k in now[t] if now[t][k] != was[t][k]]
+        raise TrainError(
+            f"{out_dir}: the settings differ from the interrupted run's ({'; '.join(diff)}); "
+            "resume with the same settings (only train.stop_after_steps may change)"
+        )
+    meta = json.loads((out_dir / "train_inputs.json").read_text(encoding="utf-8"))
+    if meta != {"model": model_name, "run": run_dir}:
+        raise TrainError(
+            f"{out_dir}: the interrupted run trained {meta['model']} on {meta['run']}; resume "
+            "with the same --model and --run"
+        )
+
+
+def train(
+    run_dir: Path | str,
+    model_name_or_path: str,
+    out_dir: Path | str,
+    settings: Settings,
+    resume: bool = False,
+    progress: ProgressFn | None = None,
+) -> dict[str, Any]:
+    """Train a model on the run in ``run_dir``; return ``metrics.json``'s content.
+
+    ``model_name_or_path`` is a Hugging Face encoder (hub name or local directory).
+    """
+    from accelerate import Accelerator
+    from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
+    from torch.utils.data import DataLoader
+    from transformers import get_linear_schedule_with_warmup
+
+    from xlre.annotate import load_run
+    from xlre.model import XlreModel
+
+    run_dir, out_dir = Path(run_dir), Path(out_dir)
+    tcfg = settings.train
+    if resume:
+        _check_resume(out_dir, settings, str(model_name_or_path), str(run_dir))
+    elif (out_dir / "train.toml").exists() and latest_checkpoint(out_dir) is not None:
+        raise TrainError(
+            f"{out_dir} holds an earlier training run; pass --resume to continue it, or "
+            "choose a new --out"
+        )
+    trackers = _trackers(tcfg.tracker)
+    accelerator = Accelerator(
+        mixed_precision=_mixed_precision(tcfg.mixed_precision),
+        gradient_accumulation_steps=tcfg.gradient_accumulation_steps,
+        log_with=trackers or None,
+        project_config=ProjectConfiguration(project_dir=str(out_dir), logging_dir=str(out_dir / "logs")),
+        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=False),
+    )
+    set_seed(tcfg.seed)
+    main = accelerator.is_main_process
+    if main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+
+    with accelerator.main_process_first():
+        raw = load_run(run_dir)
+    labels, _, _ = scan_run(raw, settings.data)
+    if not labels.relations and settings.model.relation_head:
+        raise TrainError(
+            f"{run_dir}: no sentence got a KB relation, so the relation head has nothing to "
+            "learn; check the run (xlre runs show) or set model.relation_head=false"
+        )
+    head_settings = asdict(settings.model)
+    model, tokenizer = XlreModel.from_encoder(
+        str(model_name_or_path), labels, relation_repr=settings.data.relation_repr,
+        max_seq_length=settings.data.max_seq_length, data_config=asdict(settings.data),
+        **head_settings,
+    )
+    max_len = _encoder_max_tokens(model)
+    if settings.data.max_seq_length > max_len:
+        raise TrainError(
+            f"data.max_seq_length = {settings.data.max_seq_length} but the encoder takes at "
+            f"most {max_len} tokens; set data.max_seq_length={max_len} or less"
+        )
+    data = build_relation_data(run_dir, tokenizer, settings.data, labels,
+                               main_process_first=accelerator.main_process_first)
+    if len(data.splits["train"]) == 0:
+        raise TrainError(f"{run_dir}: the train split is empty; lower data.dev_fraction and "
+                         "data.test_fraction")
+    if main:
+        (out_dir / "train.toml").write_text(settings.to_toml(), encoding="utf-8")
+        (out_dir / "train_inputs.json").write_text(
+            json.dumps({"model": str(model_name_or_path), "run": str(run_dir)}) + "\n",
+            encoding="utf-8")
+        (out_dir / "data_report.json").write_text(
+            json.dumps(data.report, indent=2) + "\n", encoding="utf-8")
+
+    units = TrainUnits(data.splits["train"], tcfg.mil, settings.data.max_bag_pairs, tcfg.seed)
+    sampler = EpochSampler(len(units), tcfg.seed)
+    train_dl = DataLoader(
+        units, batch_size=tcfg.batch_size, sampler=sampler,
+        collate_fn=Collator(data.splits["train"], len(labels.relations), tokenizer.pad_token_id),
+        generator=torch.Generator().manual_seed(tcfg.seed),
+    )
+    steps_per_epoch = math.ceil(len(train_dl) / tcfg.gradient_accumulation_steps)
+    total_steps = steps_per_epoch * tcfg.epochs
+    optimizer = torch.optim.AdamW(_param_groups(model, settings))
+    scheduler = get_linear_schedule_with_warmup(
+        optimizer, int(tcfg.warmup_ratio * total_steps), total_steps)
+    model, optimizer, train_dl, scheduler = accelerator.prepare(
+        model, optimizer, train_dl, scheduler)
+
+    state = TrainerState()
+    if resume:
+        ckpt = latest_checkpoint(out_dir)
+        if ckpt is None:
+            raise TrainError(f"{out_dir}: no checkpoint to resume from; start without --resume")
+        accelerator.load_state(str(ckpt))
+        state = TrainerState(**json.loads((ckpt / STATE_FILE).read_text(encoding="utf-8")))
+        logger.info("resumed from %s (epoch %d, step %d)", ckpt, state.epoch, state.global_step)
+        if state.finished:
+            logger.info("that run had finished; nothing left to train")
+    if trackers:
+        accelerator.init_trackers("xlre", config=_flat(settings.to_dict()))
+
+    def checkpoint() -> None:
+        path = out_dir / CHECKPOINTS / f"step-{state.global_step:08d}"
+        accelerator.save_state(str(path))
+        if main:
+            (path / STATE_FILE).write_text(json.dumps(asdict(state)) + "\n", encoding="utf-8")
+            for old in sorted((out_dir / CHECKPOINTS).glob("step-*"))[:-tcfg.keep_checkpoints]:
+                shutil.rmtree(old, ignore_errors=True)
+        accelerator.wait_for_everyone()
+
+    def save_best() -> None:
+        accelerator.wait_for_everyone()
+        core = accelerator.unwrap_model(model)
+        core.save_pretrained(out_dir, is_main_process=main, save_function=accelerator.save,
+                             state_dict=accelerator.get_state_dict(model))
+        if main:
+            tokenizer.save_pretrained(out_dir)
+
+    started = time.perf_counter()
+    tokens_seen = 0
+    stopped_early = False
+    while state.epoch < tcfg.epochs and not state.finished:
+        epoch = state.epoch
+        # Through the prepared loader: load_state may have swapped in its own sampler copy.
+        train_dl.set_epoch(epoch)
+        units.set_epoch(epoch)
+        model.train()
+        loader = train_dl
+        if state.batches_done:
+            loader = accelerator.skip_first_batches(train_dl, state.batches_done)
+        if main and progress:
+            progress("epoch", epoch, tcfg.epochs)
+        running: dict[str, float] = {}
+        for batch in loader:
+            batch.pop("rows")
+            # Dropout draws from an RNG seeded by (seed, epoch, batch): a resumed run makes
+            # the same draws as an uninterrupted one, whatever the loaders consumed.
+            set_seed(tcfg.seed + 1_000_003 * (epoch * len(train_dl) + state.batches_done),
+                     device_specific=True)
+            tokens_seen += int(batch["attention_mask"].sum())
+            with accelerator.accumulate(model):
+                out = model(**batch)
+                accelerator.backward(out.loss)
+                if accelerator.sync_gradients and tcfg.max_grad_norm > 0:
+                    accelerator.clip_grad_norm_(model.parameters(), tcfg.max_grad_norm)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad()
+            state.batches_done += 1
+            for name in ("loss", "entity_loss", "sentence_loss", "bag_loss", "agreement_loss"):
+                value = getattr(out, name)
+                if value is not None:
+                    running[name] = running.get(name, 0.0) + float(value.detach())
+            if main and progress:
+                progress("train", 1, len(train_dl))
+            if not accelerator.sync_gradients:
+                continue
+            state.global_step += 1
+            if tcfg.log_every_steps and state.global_step % tcfg.log_every_steps == 0:
+                logs = {f"train/{k}": v / state.batches_done for k, v in running.items()}
+                logs["train/lr"] = scheduler.get_last_lr()[0]
+                if trackers:
+                    accelerator.log(logs, step=state.global_step)
+                logger.info("step %d: %s", state.global_step, logs)
+            if tcfg.checkpoint_every_steps and state.global_step % tcfg.checkpoint_every_steps == 0:
+                checkpoint()
+            if tcfg.stop_after_steps and state.global_step >= tcfg.stop_after_steps:
+                if not (out_dir / CHECKPOINTS / f"step-{state.global_step:08d}").exists():
+                    checkpoint()
+                logger.info("stopped after %d steps as asked; continue with --resume",
+                            state.global_step)
+                accelerator.end_training()
+                return {"stopped_at_step": state.global_step}
+        # End of the epoch: evaluate on dev, keep the best model, maybe stop early.
+        dev_metrics, _ = evaluate_split(
+            model, data.splits["dev"], labels, tokenizer.pad_token_id, tcfg.eval_batch_size,
+            accelerator)
+        # With no dev split every epoch counts as better: the last model is kept.
+        score = dev_score(dev_metrics) if dev_metrics else None
+        losses = {k: v / max(state.batches_done, 1) for k, v in running.items()}
+        state.history.append({"epoch": epoch + 1, "step": state.global_step, "dev_score": score,
+                              "losses": losses, "dev": headline(dev_metrics)})
+        if trackers:
+            accelerator.log({"dev/score": score, **{f"dev/{lg}/{k}": v for lg, m in
+                             headline(dev_metrics).items() for k, v in m.items()}},
+                            step=state.global_step)
+        logger.info("epoch %d: dev score %s, losses %s", epoch + 1, score, losses)
+        if score is None or score > state.best_score:
+            state.best_score = score if score is not None else state.best_score
+            state.best_epoch, state.bad_epochs = epoch + 1, 0
+            save_best()
+        else:
+            state.bad_epochs += 1
+        state.epoch += 1
+        state.batches_done = 0
+        if tcfg.early_stopping_patience and state.bad_epochs >= tcfg.early_stopping_patience:
+            logger.info("no better dev score for %d epochs: stopping early", state.bad_epochs)
+            stopped_early = True
+            state.finished = True
+        if state.epoch >= tcfg.epochs:
+            state.finished = True
+        checkpoint()
+    elapsed = time.perf_counter() - started
+    accelerator.wait_for_everyone()
+    metrics = final_evaluation(out_dir, data, accelerator, tcfg.eval_batch_size)
+    if main:
+        summary = {"best_epoch": state.best_epoch, "best_dev_score": state.best_score,
+                   "stopped_early": stopped_early, "global_step": state.global_step,
+                   "train_seconds_this_session": round(elapsed, 2),
+                   "train_tokens_this_session": tokens_seen,
+                   "processes": accelerator.num_processes,
+                   "mixed_precision": accelerator.mixed_precision}
+        (out_dir / "history.json").write_text(
+            json.dumps({"summary": summary, "epochs": state.history}, indent=2) + "\n",
+            encoding="utf-8")
+    accelerator.end_training()
+    return metrics
+
+
+def final_evaluation(out_dir: Path, data: RelationData, accelerator: Any,
+                     batch_size: int) -> dict[str, Any]:
+    """Reload the best model from ``out_dir``; write dev and test figures to metrics.json."""
+    from xlre.model import XlreModel
+
+    if not (out_dir / "config.json").exists():
+        raise TrainError(f"{out_dir}: no best model was saved (did any epoch finish?)")
+    best = XlreModel.from_pretrained(out_dir)
+    best = accelerator.prepare(best)
+    pad_id = _pad_id(out_dir)
+    metrics: dict[str, Any] = {}
+    for split in ("dev", "test"):
+        split_metrics, curves = evaluate_split(
+            best, data.splits[split], data.labels, pad_id, batch_size, accelerator)
+        metrics[split] = split_metrics
+        if accelerator.is_main_process:
+            write_pr_png(curves, out_dir / f"pr_curve_{split}.png",
+                         f"Held-out PR curve, {split} split")
+    if accelerator.is_main_process:
+        (out_dir / "metrics.json").write_text(
+            json.dumps(to_jsonable(metrics), indent=2) + "\n", encoding="utf-8")
+    return metrics
+
+
+def _pad_id(model_dir: Path) -> int:
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(model_dir).pad_token_id
+
+
+def _encoder_max_tokens(model: Any) -> int:
+    enc = model.config.encoder
+    positions = enc.get("max_position_embeddings", 512)
+    offset = enc.get("pad_token_id", 0) + 1 if enc.get("model_type") in (
+        "xlm-roberta", "roberta", "camembert") else 0
+    return positions - offset
+
+
+def _flat(tables: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    return {f"{t}.{k}": v for t, fields_ in tables.items() for k, v in fields_.items()}
