@@ -30,6 +30,11 @@ demo: setup
 	$(BIN)/xlre annotate --corpus corpora/demo-en-fr/parallel.tsv --src-lang en --tgt-lang fr \
 		--kb corpora/demo-en-fr/kb --out $(DEMO_OUT)/run --shard-size 1000
 	$(BIN)/xlre runs show $(DEMO_OUT)/run
+	rm -rf $(DEMO_OUT)/tiny-encoder $(DEMO_OUT)/model
+	$(BIN)/xlre init-model --tiny --run $(DEMO_OUT)/run --out $(DEMO_OUT)/tiny-encoder
+	$(BIN)/xlre train --run $(DEMO_OUT)/run --model $(DEMO_OUT)/tiny-encoder \
+		--out $(DEMO_OUT)/model --config corpora/demo-en-fr/train-tiny.toml
+	@echo "model, metrics.json and PR curves: $(DEMO_OUT)/model"
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -78,18 +78,26 @@ def _weights(model_dir):
     return load_file(model_dir / "model.safetensors")
 
 
-def test_resume_equals_uninterrupted(tmp_path, run_dir, encoder_dir):
-    base = [*FAST, "train.epochs=3", "train.batch_size=2", "train.checkpoint_every_steps=2"]
+@pytest.mark.parametrize(("accumulate", "every", "stop", "back_to", "epoch_ends"), [
+    # 3 batches an epoch, one step each: killed after step 5, back to step 4 (epoch 2).
+    (1, 2, 5, 4, [3, 6, 9]),
+    # Accumulating 2 batches: 2 steps an epoch; killed after 4, back to 3 (mid epoch 2).
+    (2, 1, 4, 3, [2, 4, 6]),
+])
+def test_resume_equals_uninterrupted(tmp_path, run_dir, encoder_dir, accumulate, every, stop,
+                                     back_to, epoch_ends):
+    base = [*FAST, "train.epochs=3", "train.batch_size=2",
+            f"train.checkpoint_every_steps={every}",
+            f"train.gradient_accumulation_steps={accumulate}", "train.keep_checkpoints=10"]
     full = tmp_path / "full"
     train(run_dir, str(encoder_dir), full, load_settings(None, base))
     cut = tmp_path / "cut"
-    stopped = train(run_dir, str(encoder_dir), cut, load_settings(None, [*base,
-                                                                        "train.stop_after_steps=5"]))
-    assert stopped == {"stopped_at_step": 5}
-    # As if killed after step 5 but before its checkpoint was written: back to step 4,
-    # in the middle of the second epoch (3 steps an epoch).
-    shutil.rmtree(cut / CHECKPOINTS / "step-00000005")
-    assert latest_checkpoint(cut).name == "step-00000004"
+    stopped = train(run_dir, str(encoder_dir), cut,
+                    load_settings(None, [*base, f"train.stop_after_steps={stop}"]))
+    assert stopped == {"stopped_at_step": stop}
+    # As if killed after the last step but before its checkpoint was written.
+    shutil.rmtree(cut / CHECKPOINTS / f"step-{stop:08d}")
+    assert latest_checkpoint(cut).name == f"step-{back_to:08d}"
     with pytest.raises(TrainError, match="pass --resume"):
         train(run_dir, str(encoder_dir), cut, load_settings(None, base))
     with pytest.raises(TrainError, match="settings differ"):
@@ -102,7 +110,8 @@ def test_resume_equals_uninterrupted(tmp_path, run_dir, encoder_dir):
         assert torch.equal(a[name], b[name]), name
     hist_a = json.loads((full / "history.json").read_text())["epochs"]
     hist_b = json.loads((cut / "history.json").read_text())["epochs"]
-    assert [h["step"] for h in hist_a] == [h["step"] for h in hist_b] == [3, 6, 9]
+    assert [h["step"] for h in hist_a] == [h["step"] for h in hist_b] == epoch_ends
+    assert [h["losses"] for h in hist_a] == [h["losses"] for h in hist_b]
 
 
 def test_settings_overrides_and_errors(tmp_path):
@@ -156,3 +165,38 @@ def test_cli_init_model_train_evaluate(tmp_path):
     assert bad.exit_code == 2 and "train.epochz" in bad.output
     bad = runner.invoke(app, ["evaluate", "--model", str(enc), "--run", str(run)])
     assert bad.exit_code == 2 and "not an xlre model" in bad.output
+
+
+def test_two_processes_train_and_gather_like_one(tmp_path):
+    """Two CPU processes (torchrun + gloo DDP) train with no code change, and their
+    gathered dev figures equal a one-process evaluation of the saved model."""
+    import os
+    import subprocess
+    import sys
+
+    run = write_run(tmp_path / "run", repeat=6)
+    runner = CliRunner()
+    enc = tmp_path / "enc"
+    assert runner.invoke(app, ["init-model", "--tiny", "--run", str(run), "--out", str(enc),
+                               "--hidden", "32", "--layers", "1", "--heads", "2",
+                               "--vocab-size", "300", "--max-positions", "130"]).exit_code == 0
+    out = tmp_path / "model"
+    env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+         "-m", "xlre.cli", "--", "train", f"--run={run}", f"--model={enc}", f"--out={out}",
+         "data.max_seq_length=128", "train.epochs=2", "train.batch_size=2",
+         "data.dev_fraction=0.3", "data.test_fraction=0.3", "train.tracker='none'"],
+        capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count('"dev"') == 1  # only the main process reports
+    history = json.loads((out / "history.json").read_text())
+    assert history["summary"]["processes"] == 2
+    gathered = json.loads((out / "metrics.json").read_text())["dev"]
+    result = runner.invoke(app, ["evaluate", "--model", str(out), "--run", str(run), "--split",
+                                 "dev"])
+    assert result.exit_code == 0, result.output
+    single = json.loads(result.stdout)["metrics"]
+    for lang in ("en", "fr", "all"):
+        for key in ("instances", "bags", "relation_micro_f1", "entity_f1", "pr_auc"):
+            assert single[lang][key] == pytest.approx(gathered[lang][key]), (lang, key)

@@ -45,6 +45,15 @@ def _setup_logging(verbose: bool) -> None:
     )
 
 
+def _quiet_hf() -> None:
+    """Silence the progress bars transformers and datasets draw; xlre draws its own."""
+    import datasets
+    import transformers
+
+    transformers.utils.logging.disable_progress_bar()
+    datasets.disable_progress_bars()
+
+
 def _fail(message: str, code: int = 2) -> typer.Exit:
     err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
@@ -356,6 +365,7 @@ def init_model_cmd(
     from xlre.annotate import RunError, iter_records
     from xlre.tiny import EncoderShape, build_encoder
 
+    _quiet_hf()
     if not tiny:
         raise _fail("only --tiny models can be built here; pass --tiny, or give xlre train a "
                     "pretrained encoder (a hub name such as xlm-roberta-base, or a local path)")
@@ -408,6 +418,7 @@ def train_cmd(
     from xlre.settings import SettingsError, load_settings
     from xlre.train import TrainError, train
 
+    _quiet_hf()
     try:
         settings = load_settings(config, overrides or [])
     except SettingsError as err:
@@ -418,8 +429,12 @@ def train_cmd(
             metrics = train(run, model, out, settings, resume=resume, progress=update)
     except (TrainError, DataError, SettingsError, OSError) as err:
         raise _fail(str(err)) from None
+    from accelerate import PartialState
+
     from xlre.evaluate import headline
 
+    if not PartialState().is_main_process:
+        return  # under accelerate launch / torchrun, the main process reports
     if "stopped_at_step" in metrics:
         err_console.print(f"stopped after step {metrics['stopped_at_step']}; continue with --resume")
         return
@@ -438,8 +453,11 @@ def evaluate_cmd(
     from xlre.data import DataError
     from xlre.evaluate import EvaluateError, evaluate_model
 
+    _quiet_hf()
     try:
-        result = evaluate_model(model, run, split, out_dir=out, batch_size=batch_size)
+        with _progress(None, {"eval": "evaluating (sequences)"}) as update:
+            result = evaluate_model(model, run, split, out_dir=out, batch_size=batch_size,
+                                    progress=lambda n: update("eval", n))
     except (EvaluateError, DataError, OSError) as err:
         raise _fail(str(err)) from None
     sys.stdout.write(json.dumps(result, indent=2) + "\n")

@@ -73,6 +73,8 @@ class TrainerState:
     best_epoch: int = -1
     bad_epochs: int = 0
     finished: bool = False
+    #: Loss sums over the batches of the current epoch so far (for the epoch means).
+    running: dict[str, float] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -293,7 +295,7 @@ def train(
             loader = accelerator.skip_first_batches(train_dl, state.batches_done)
         if main and progress:
             progress("epoch", epoch, tcfg.epochs)
-        running: dict[str, float] = {}
+        running = state.running
         for batch in loader:
             batch.pop("rows")
             # Dropout draws from an RNG seeded by (seed, epoch, batch): a resumed run makes
@@ -356,6 +358,7 @@ def train(
             state.bad_epochs += 1
         state.epoch += 1
         state.batches_done = 0
+        state.running = {}
         if tcfg.early_stopping_patience and state.bad_epochs >= tcfg.early_stopping_patience:
             logger.info("no better dev score for %d epochs: stopping early", state.bad_epochs)
             stopped_early = True
