@@ -70,7 +70,7 @@ def flops_per_token(model, seq_len: int) -> float:
 
 
 def bench_throughput(run: Path, shape_name: str, steps: int, tmp: Path,
-                     peak_tflops: float | None) -> dict:
+                     peak_tflops: float | None, batch_units: int, batch_seqs: int) -> dict:
     import torch
     from accelerate import Accelerator
     from accelerate.utils import set_seed
@@ -98,7 +98,6 @@ def bench_throughput(run: Path, shape_name: str, steps: int, tmp: Path,
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
     model, optimizer = accelerator.prepare(model, optimizer)
     model.train()
-    batch_units = 16
     real_batches = [collate([units[(b * batch_units + i) % len(units)] for i in range(batch_units)])
                     for b in range(steps + 3)]
 
@@ -128,15 +127,16 @@ def bench_throughput(run: Path, shape_name: str, steps: int, tmp: Path,
         "shape": {"hidden": shape.hidden, "layers": shape.layers, "heads": shape.heads,
                   "vocab": len(tok)},
         "device": str(accelerator.device), "mixed_precision": accelerator.mixed_precision,
-        "demo_batches": {"steps": steps, "tokens_per_second": round(tokens / seconds),
+        "demo_batches": {"steps": steps, "units_per_batch": batch_units,
+                         "tokens_per_second": round(tokens / seconds),
                          "mean_sequences": round(sum(len(b["rows"]) for b in real_batches)
                                                  / len(real_batches), 1),
                          "mean_tokens": round(tokens / steps)},
     }
-    # Fixed length 128: every sequence full, instances and bags as in a demo batch.
+    # Fixed length 128: batch_seqs full sequences with their instances (no bags).
     fixed = []
-    for b in real_batches:
-        b = dict(b)
+    for k in range(steps + 3):
+        b = collate([(k * batch_seqs + i) % len(train) for i in range(batch_seqs)])
         n = b["input_ids"].shape[0]
         ids = torch.randint(5, len(tok), (n, 128))
         ids[:, 0], ids[:, -1] = tok.cls_token_id, tok.sep_token_id
@@ -149,7 +149,8 @@ def bench_throughput(run: Path, shape_name: str, steps: int, tmp: Path,
     fixed_rate = tokens / seconds
     core = accelerator.unwrap_model(model)
     fpt = flops_per_token(core, 128)
-    report["seq128"] = {"steps": steps, "tokens_per_second": round(fixed_rate),
+    report["seq128"] = {"steps": steps, "sequences_per_batch": batch_seqs,
+                        "tokens_per_second": round(fixed_rate),
                         "tflops_achieved": round(fixed_rate * fpt / 1e12, 3),
                         "flops_per_token": fpt}
     if gpu and peak_tflops:
@@ -165,6 +166,10 @@ def main() -> None:
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--shapes", default="tiny,base")
+    parser.add_argument("--batch-units", default="tiny=16,base=4",
+                        help="training units (bags) per demo batch, per shape")
+    parser.add_argument("--batch-seqs", type=int, default=32,
+                        help="sequences per fixed-length (128) batch")
     parser.add_argument("--peak-tflops", type=float, default=989.0,
                         help="GPU dense bf16 peak in TFLOP/s (H100 SXM: 989)")
     args = parser.parse_args()
@@ -180,11 +185,15 @@ def main() -> None:
         run = ensure_run(args.run)
         if not args.skip_demo:
             report["demo"] = bench_demo(run, tmp)
+            print(json.dumps({"demo": report["demo"]}), file=sys.stderr)
         if not args.skip_throughput:
-            report["throughput"] = {
-                name: bench_throughput(run, name, args.steps, tmp, args.peak_tflops)
-                for name in args.shapes.split(",")
-            }
+            units = dict(kv.split("=") for kv in args.batch_units.split(","))
+            report["throughput"] = {}
+            for name in args.shapes.split(","):
+                report["throughput"][name] = bench_throughput(
+                    run, name, args.steps, tmp, args.peak_tflops, int(units.get(name, 4)),
+                    args.batch_seqs)
+                print(json.dumps({name: report["throughput"][name]}), file=sys.stderr)
     print(json.dumps(report, indent=2))
 
 

@@ -55,9 +55,13 @@ def test_features_label_first_subwords_and_point_at_entities(run_dir, encoder_di
     model, tok = XlreModel.from_encoder(str(encoder_dir), LABELS, relation_repr=repr_)
     data = build_relation_data(run_dir, tok, _config(relation_repr=repr_), LABELS)
     train = data.splits["train"]
-    # Pooling: one sequence per sentence; markers: one per entity pair (2 per sentence).
-    assert len(train) == (6 if repr_ == "pooling" else 12)
+    # Pooling: one sequence per sentence; markers: that plus one per entity pair.
+    assert len(train) == (6 if repr_ == "pooling" else 6 + 12)
     row = train[0]
+    if repr_ == "markers":
+        assert row["inst_bag"] == [] and row["label_pos"]  # the plain sentence
+        marked = train[1]
+        assert marked["label_pos"] == [] and set(marked["entity_labels"]) == {-100}
     assert row["pair_id"] == "hm-1" and row["lang"] == "en"
     ids = row["input_ids"]
     assert ids[0] == tok.cls_token_id and ids[-1] == tok.sep_token_id
@@ -67,6 +71,9 @@ def test_features_label_first_subwords_and_point_at_entities(run_dir, encoder_di
     bio = LABELS.bio
     tags = [bio[row["entity_labels"][p]] for p in row["label_pos"]]
     assert tags == ["B-PER", "I-PER", "O", "O", "O", "B-LOC", "O"]
+    if repr_ == "markers":
+        row = train[1]
+        ids = row["input_ids"]
     first = row["inst_head_start"][0]
     if repr_ == "pooling":
         # The head span starts at the first subword of "Alice" and covers "Alice Martin".

@@ -6,10 +6,10 @@ encoder input:
 
 * ``relation_repr="pooling"``: one sequence per sentence, carrying every entity pair of
   the sentence as a relation *instance* (subword spans of head and tail);
-* ``relation_repr="markers"``: one sequence per entity pair, with typed entity markers
-  (``<h:PER>`` ... ``</h:PER>``, ``<t:LOC>`` ... ``</t:LOC>``, real special tokens) around
-  head and tail; the instance's spans point at the two opening markers. A sentence with
-  no pair still gives one plain sequence for the entity head.
+* ``relation_repr="markers"``: one plain sequence per sentence for the entity head (as
+  extraction tags plain text), plus one sequence per entity pair with typed entity
+  markers (``<h:PER>`` ... ``</h:PER>``, ``<t:LOC>`` ... ``</t:LOC>``, real special
+  tokens) around head and tail; the instance's spans point at the two opening markers.
 
 Entity labels are BIO over the first subword of each word (other subwords get -100).
 
@@ -322,17 +322,23 @@ class Featurizer:
             common = {**base, "window": w_no, "gold_start": [g[0] for g in win_gold],
                       "gold_end": [g[1] for g in win_gold], "gold_type": [g[2] for g in win_gold]}
             insts = placed.get(w_no, [])
-            if self.config.relation_repr == "pooling" or not insts:
+            if self.config.relation_repr == "pooling":
                 seq = self._sequence(words, pieces, word_tags, win, ents, insts, None)
                 self._emit(out, common, seq, first, dropped_split, dropped_far, unknown,
                            overlaps)
                 first = False
-            else:
-                for inst in insts:
-                    seq = self._sequence(words, pieces, word_tags, win, ents, [inst], inst[0])
-                    self._emit(out, common, seq, first, dropped_split, dropped_far, unknown,
-                               overlaps)
-                    first = False
+                continue
+            # Markers: the plain sentence carries the entity labels (extraction tags plain
+            # text), then one marked copy per pair carries the relation, no entity labels.
+            seq = self._sequence(words, pieces, word_tags, win, ents, [], None)
+            self._emit(out, common, seq, first, dropped_split, dropped_far, unknown, overlaps)
+            first = False
+            for inst in insts:
+                seq = self._sequence(words, pieces, word_tags, win, ents, [inst], inst[0])
+                seq["entity_labels"] = [IGNORE] * len(seq["entity_labels"])
+                seq["label_pos"], seq["label_word"] = [], []
+                self._emit(out, common, seq, first, dropped_split, dropped_far, unknown,
+                           overlaps)
 
     def _sequence(self, words, pieces, word_tags, win: Window, ents, insts,
                   marked: tuple[int, int] | None) -> dict[str, list[Any]]:

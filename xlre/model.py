@@ -69,6 +69,7 @@ class XlreConfig(PretrainedConfig):
         relation_threshold: float = 0.5,
         max_seq_length: int = 256,
         data_config: dict[str, Any] | None = None,
+        relation_names: dict[str, dict[str, str]] | None = None,
         **kwargs: Any,
     ) -> None:
         if relation_repr not in RELATION_REPRS:
@@ -94,6 +95,8 @@ class XlreConfig(PretrainedConfig):
         self.max_seq_length = max_seq_length
         #: The xlre.data.DataConfig the model was trained with (splits, windows).
         self.data_config = dict(data_config or {})
+        #: Relation names per language ({"P17": {"en": "country", ...}}) from the KB.
+        self.relation_names = dict(relation_names or {})
         super().__init__(**kwargs)
 
     @property

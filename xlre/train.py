@@ -25,7 +25,6 @@ schedule and RNG states are in the checkpoint.
 from __future__ import annotations
 
 import json
-import logging
 import math
 import os
 import shutil
@@ -36,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from accelerate.logging import get_logger
 
 from xlre.data import (
     Collator,
@@ -49,7 +49,8 @@ from xlre.evaluate import ALL, evaluate_split, headline, write_pr_png
 from xlre.metrics import to_jsonable
 from xlre.settings import Settings
 
-logger = logging.getLogger(__name__)
+# Accelerate's logger: messages from the main process only, unless asked otherwise.
+logger = get_logger(__name__)
 
 CHECKPOINTS = "checkpoints"
 STATE_FILE = "trainer_state.json"
@@ -176,7 +177,7 @@ def train(
     from accelerate import Accelerator
     from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
     from torch.utils.data import DataLoader
-    from transformers import get_linear_schedule_with_warmup
+    from transformers import AutoTokenizer, get_linear_schedule_with_warmup
 
     from xlre.annotate import load_run
     from xlre.model import XlreModel
@@ -203,6 +204,17 @@ def train(
     if main:
         out_dir.mkdir(parents=True, exist_ok=True)
 
+    def load_error(exc: Exception) -> TrainError:
+        return TrainError(
+            f"cannot load the encoder {model_name_or_path!r}: {exc}\nGive --model a local "
+            "directory: a downloaded checkpoint, or one built offline with "
+            "`xlre init-model --tiny --run RUN_DIR --out DIR`"
+        )
+
+    try:  # the tokenizer first: a missing encoder fails before the pass over the run
+        tokenizer = AutoTokenizer.from_pretrained(str(model_name_or_path))
+    except OSError as exc:
+        raise load_error(exc) from None
     with accelerator.main_process_first():
         raw = load_run(run_dir)
     labels, _, _ = scan_run(raw, settings.data)
@@ -212,11 +224,16 @@ def train(
             "learn; check the run (xlre runs show) or set model.relation_head=false"
         )
     head_settings = asdict(settings.model)
-    model, tokenizer = XlreModel.from_encoder(
-        str(model_name_or_path), labels, relation_repr=settings.data.relation_repr,
-        max_seq_length=settings.data.max_seq_length, data_config=asdict(settings.data),
-        **head_settings,
-    )
+    head_settings["relation_names"] = relation_names(run_dir)
+    try:
+        model, tokenizer = XlreModel.from_encoder(
+            str(model_name_or_path), labels, tokenizer=tokenizer,
+            relation_repr=settings.data.relation_repr,
+            max_seq_length=settings.data.max_seq_length, data_config=asdict(settings.data),
+            **head_settings,
+        )
+    except OSError as exc:
+        raise load_error(exc) from None
     max_len = _encoder_max_tokens(model)
     if settings.data.max_seq_length > max_len:
         raise TrainError(
@@ -405,6 +422,29 @@ def final_evaluation(out_dir: Path, data: RelationData, accelerator: Any,
         (out_dir / "metrics.json").write_text(
             json.dumps(to_jsonable(metrics), indent=2) + "\n", encoding="utf-8")
     return metrics
+
+
+def relation_names(run_dir: Path) -> dict[str, dict[str, str]]:
+    """Relation names per language from the KB the run was annotated with (if reachable)."""
+    from xlre.annotate import read_manifest
+    from xlre.kb import RELATIONS_FILE
+
+    try:
+        kb_dir = read_manifest(run_dir).get("config", {}).get("kb")
+    except (OSError, ValueError, RuntimeError):
+        kb_dir = None
+    path = Path(kb_dir) / RELATIONS_FILE if kb_dir else None
+    if path is None or not path.exists():
+        logger.warning("the run's KB relations file is not reachable (%s): the model will "
+                       "know relation ids but not their names", path)
+        return {}
+    names: dict[str, dict[str, str]] = {}
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                obj = json.loads(line)
+                names[str(obj["id"])] = {k: str(v) for k, v in (obj.get("labels") or {}).items()}
+    return names
 
 
 def _pad_id(model_dir: Path) -> int:
