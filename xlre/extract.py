@@ -1,0 +1,558 @@
+"""Triple extraction from raw text in any language with a trained model.
+
+Consumes documents (text, optional id and language); produces :class:`xlre.records.Triple`
+records::
+
+    extractor = Extractor.from_pretrained("models/demo", kb="corpora/demo-en-fr/kb")
+    for triple in extractor.extract(["Lyon est une ville de France."], lang="fr"):
+        print(triple.to_json())
+
+Per document: sentences (spaCy's rule-based sentencizer for the language; ``xx`` when the
+language is unknown) -> words with character offsets (the tokenizer training used) ->
+subwords; sentences longer than the model's window are embedded in overlapping windows,
+never cut. Entities come from the model's tagging head; every ordered pair of entities
+in a sentence is scored (in the pass that tagged them with span pooling, in a second
+pass with one marked copy per pair with typed markers). A relation whose probability
+reaches the threshold gives a triple; "no relation above the threshold" is NA and gives
+nothing. Work is batched by length across documents; triples come out in document
+order. With ``kb=``, predicted entities whose span matches a KB alias mention (the
+annotation runs' gazetteer and linker) get its KB id.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from alignment.records import TokenizedText
+from alignment.tokenize import Tokenizer
+from xlre.data import Window, plan_windows
+from xlre.metrics import bio_to_spans
+from xlre.records import Argument, Evidence, Triple
+
+logger = logging.getLogger(__name__)
+
+UNKNOWN_LANG = "und"  # BCP 47 "undetermined"
+#: Longest document accepted, in characters (spaCy's own default limit).
+MAX_CHARS = 1_000_000
+
+
+class ExtractError(ValueError):
+    """Extraction cannot run on this input; the message says why and the fix."""
+
+
+@dataclass(frozen=True)
+class Document:
+    """A text to extract from; ``lang`` ``None`` means unknown."""
+
+    doc_id: str
+    text: str
+    lang: str | None = None
+
+
+@dataclass
+class _Sentence:
+    doc_no: int
+    start: int  # character offset in the document
+    tok: TokenizedText
+    lang: str
+    pieces: list[list[int]] = field(default_factory=list)
+    entities: list[tuple[int, int, str]] = field(default_factory=list)  # word spans
+    kb_ids: list[str | None] = field(default_factory=list)
+    windows: list[Window] = field(default_factory=list)
+
+
+@cache
+def _sentencizer(lang: str) -> Any:
+    import spacy
+
+    try:
+        nlp = spacy.blank(lang)
+    except ImportError as exc:
+        raise ExtractError(
+            f"unknown language code {lang!r}: spaCy has no pipeline for it. Fix: give an ISO "
+            "639-1 code spaCy knows (en, fr, de, ...) or leave the language out"
+        ) from exc
+    nlp.add_pipe("sentencizer")
+    nlp.max_length = MAX_CHARS + 1
+    return nlp
+
+
+def split_sentences(text: str, lang: str) -> list[tuple[int, str]]:
+    """``(offset, sentence)`` pairs of ``text`` (rule-based, by the language's rules)."""
+    doc = _sentencizer(lang)(text)
+    out = []
+    for sent in doc.sents:
+        chunk = sent.text
+        stripped = chunk.strip()
+        if stripped:
+            out.append((sent.start_char + chunk.index(stripped), stripped))
+    return out
+
+
+class Extractor:
+    """Extracts triples with an :class:`xlre.model.XlreModel` (see the module docstring)."""
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        model_id: str,
+        threshold: float | None = None,
+        batch_size: int = 32,
+        kb: Any = None,
+        device: str | torch.device | None = None,
+    ) -> None:
+        if batch_size < 1:
+            raise ExtractError(f"batch_size must be at least 1, got {batch_size}")
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.model_id = model_id
+        self.config = model.config
+        self.threshold = self.config.relation_threshold if threshold is None else threshold
+        if not 0 < self.threshold < 1:
+            raise ExtractError(f"threshold must lie in (0, 1), got {self.threshold}")
+        self.batch_size = batch_size
+        self.labels = self.config.labels
+        self.bio = self.labels.bio
+        self.markers = self.config.relation_repr == "markers"
+        self.max_len = self.config.max_seq_length
+        self.device = torch.device(device) if device else next(model.parameters()).device
+        self.model.to(self.device)
+        self.kb = kb
+        self._linkers: dict[str, Any] = {}
+        self._tokenizers: dict[str, Tokenizer] = {}
+        # Relation names per language: the model's own (from its training KB), or the KB's.
+        self.relation_names: dict[str, dict[str, str]] = {
+            rel: dict(getattr(self.config, "relation_names", {}).get(rel, {}))
+            for rel in self.labels.relations}
+        if kb is not None:
+            for rel in self.labels.relations:
+                if rel in kb.relations:
+                    self.relation_names[rel] = dict(kb.relations[rel].labels)
+        if self.markers:
+            tokens = self.labels.marker_tokens()
+            self.marker_id = dict(zip(tokens, tokenizer.convert_tokens_to_ids(tokens),
+                                      strict=True))
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        model_dir: str | Path,
+        threshold: float | None = None,
+        batch_size: int = 32,
+        kb: str | Path | Any | None = None,
+        device: str | None = None,
+    ) -> Extractor:
+        """Load a model directory written by ``xlre train`` (and a KB directory, if given)."""
+        from transformers import AutoTokenizer
+
+        from xlre.model import XlreConfig, XlreModel
+
+        model_dir = Path(model_dir)
+        if not (model_dir / "config.json").exists():
+            raise ExtractError(f"{model_dir}: no config.json; give a directory written by "
+                               "xlre train")
+        config = XlreConfig.from_pretrained(model_dir)
+        if getattr(config, "model_type", None) != "xlre" or not config.encoder:
+            raise ExtractError(f"{model_dir}: not an xlre model directory")
+        model = XlreModel.from_pretrained(model_dir)
+        if not (config.entity_head and config.relation_head):
+            raise ExtractError(f"{model_dir}: the model was trained without its entity or "
+                               "relation head, so it cannot extract triples")
+        tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        if kb is not None and not hasattr(kb, "entities"):
+            from xlre.kb import load_kb
+
+            kb = load_kb(kb)
+        if device is None:
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        return cls(model, tokenizer, str(model_dir), threshold, batch_size, kb, device)
+
+    # ------------------------------------------------------------------ public
+    def extract(self, texts: Iterable[str | Document], lang: str | None = None,
+                chunk_docs: int = 256) -> Iterator[Triple]:
+        """Triples of ``texts`` (strings or :class:`Document`), in document order.
+
+        ``lang`` applies to documents that do not name their own. Plain strings get the
+        ids ``"0"``, ``"1"``, ...
+        """
+        chunk: list[Document] = []
+        for n, item in enumerate(texts):
+            doc = item if isinstance(item, Document) else Document(str(n), item, None)
+            if not isinstance(doc.text, str):
+                raise ExtractError(f"document {doc.doc_id}: text must be a string, got "
+                                   f"{type(doc.text).__name__}")
+            if len(doc.text) > MAX_CHARS:
+                raise ExtractError(
+                    f"document {doc.doc_id}: {len(doc.text):,} characters is over the limit "
+                    f"of {MAX_CHARS:,}; split it into several documents"
+                )
+            if doc.lang is None and lang is not None:
+                doc = Document(doc.doc_id, doc.text, lang)
+            chunk.append(doc)
+            if len(chunk) >= chunk_docs:
+                yield from self._extract_chunk(chunk)
+                chunk = []
+        if chunk:
+            yield from self._extract_chunk(chunk)
+
+    # ------------------------------------------------------------------ stages
+    def _tokenizer(self, lang: str) -> Tokenizer:
+        if lang not in self._tokenizers:
+            from alignment.tokenize import TokenizerError
+
+            try:
+                self._tokenizers[lang] = Tokenizer(lang)
+            except TokenizerError as exc:
+                raise ExtractError(str(exc)) from None
+        return self._tokenizers[lang]
+
+    def _sentences(self, docs: list[Document]) -> list[_Sentence]:
+        sents: list[_Sentence] = []
+        for doc_no, doc in enumerate(docs):
+            lang = doc.lang or "xx"
+            for start, text in split_sentences(doc.text, lang):
+                tok = self._tokenizer(lang)(text)
+                if tok.tokens:
+                    sents.append(_Sentence(doc_no, start, tok, doc.lang or UNKNOWN_LANG))
+        if not sents:
+            return sents
+        words = [list(s.tok.tokens) for s in sents]
+        enc = self.tokenizer(words, is_split_into_words=True, add_special_tokens=False)
+        extra = 4 if self.markers else 0
+        for i, s in enumerate(sents):
+            pieces: list[list[int]] = [[] for _ in s.tok.tokens]
+            for tok_id, w in zip(enc["input_ids"][i], enc.word_ids(i), strict=True):
+                if w is not None:
+                    pieces[w].append(tok_id)
+            s.pieces = pieces
+            windows = plan_windows([len(p) for p in pieces], self.max_len - 2 - extra)
+            if windows is None:
+                longest = max(s.tok.tokens, key=len)
+                raise ExtractError(
+                    f"document {docs[s.doc_no].doc_id}: the word {longest[:40]!r} alone is "
+                    f"longer than the model's window of {self.max_len} subwords; remove it"
+                )
+            s.windows = windows
+        return sents
+
+    def _encode(self, seqs: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        length = max(len(x) for x in seqs)
+        ids = torch.full((len(seqs), length), self.tokenizer.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((len(seqs), length), dtype=torch.long)
+        for i, x in enumerate(seqs):
+            ids[i, : len(x)] = torch.tensor(x)
+            mask[i, : len(x)] = 1
+        return ids.to(self.device), mask.to(self.device)
+
+    def _window_ids(self, s: _Sentence, win: Window,
+                    marked: tuple[int, int] | None = None) -> tuple[list[int], dict[int, int],
+                                                                    dict[int, int]]:
+        """Subword ids of a window, first/last positions of each word (and markers)."""
+        ids = [self.tokenizer.cls_token_id]
+        first: dict[int, int] = {}
+        end: dict[int, int] = {}
+        before: dict[int, list[int]] = {}
+        after: dict[int, list[int]] = {}
+        if marked is not None:
+            for role, idx in (("h", marked[0]), ("t", marked[1])):
+                a, b, typ = s.entities[idx]
+                before.setdefault(a, []).append(self.marker_id[f"<{role}:{typ}>"])
+                after.setdefault(b - 1, []).append(self.marker_id[f"</{role}:{typ}>"])
+        for w in range(win.ctx_lo, win.ctx_hi):
+            for m in before.get(w, []):
+                first.setdefault(-1 - w, len(ids))  # opening marker position of word w
+                ids.append(m)
+            if s.pieces[w]:
+                first[w] = len(ids)
+                ids.extend(s.pieces[w])
+                end[w] = len(ids)
+            ids.extend(after.get(w, []))
+        ids.append(self.tokenizer.sep_token_id)
+        return ids, first, end
+
+    @torch.no_grad()
+    def _extract_chunk(self, docs: list[Document]) -> Iterator[Triple]:
+        sents = self._sentences(docs)
+        # One item per (sentence, window), batched by length.
+        items = [(k, w) for k, s in enumerate(sents) for w in range(len(s.windows))]
+        items.sort(key=lambda kw: -sum(len(p) for p in sents[kw[0]].pieces[
+            sents[kw[0]].windows[kw[1]].ctx_lo:sents[kw[0]].windows[kw[1]].ctx_hi]))
+        scored: dict[int, dict[tuple[int, int], list[float]]] = {k: {} for k in range(len(sents))}
+        for start in range(0, len(items), self.batch_size):
+            batch = items[start:start + self.batch_size]
+            built = [self._window_ids(sents[k], sents[k].windows[w]) for k, w in batch]
+            ids, mask = self._encode([b[0] for b in built])
+            hidden = self.model.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
+            tags = self.model.entity_classifier(hidden).argmax(-1).cpu()
+            for i, (k, w) in enumerate(batch):
+                s, win = sents[k], sents[k].windows[w]
+                _, first, _ = built[i]
+                words = [x for x in range(win.lab_lo, win.lab_hi) if x in first]
+                seq_tags = [self.bio[int(tags[i, first[x]])] for x in words]
+                for a, b, typ in bio_to_spans(seq_tags):
+                    s.entities.append((words[a], words[b - 1] + 1, typ))
+            if not self.markers:
+                self._score_pooled(sents, batch, built, hidden, scored)
+        for s in sents:
+            s.entities.sort()
+        if self.markers:
+            self._score_marked(sents, scored)
+        else:
+            self._score_long_pooled(sents, scored)
+        self._link(sents, docs)
+        for k, s in enumerate(sents):
+            yield from self._triples(s, docs[s.doc_no], scored[k])
+
+    def _pairs_in(self, s: _Sentence, win: Window) -> list[tuple[int, int]]:
+        inside = [i for i, (a, b, _) in enumerate(s.entities)
+                  if win.ctx_lo <= a and b <= win.ctx_hi]
+        return [(h, t) for h in inside for t in inside if h != t]
+
+    def _score_pooled(self, sents, batch, built, hidden, scored) -> None:
+        # Entities of a window are only known once its whole sentence is tagged; a sentence
+        # in one window (the common case) is complete here. Longer sentences are scored
+        # after all their windows ran: their entities are final only then.
+        for i, (k, _) in enumerate(batch):
+            s = sents[k]
+            if len(s.windows) > 1:
+                continue
+            self._score_window_pooled(s, s.windows[0], built[i], hidden[i], scored[k])
+
+    def _score_window_pooled(self, s, win, built, hidden_row, out) -> None:
+        _, first, end = built
+        pairs = [p for p in self._pairs_in(s, win) if p not in out]
+        if not pairs:
+            return
+        def span(idx: int) -> tuple[int, int]:
+            a, b, _ = s.entities[idx]
+            starts = [first[x] for x in range(a, b) if x in first]
+            ends = [end[x] for x in range(a, b) if x in end]
+            return starts[0], ends[-1]
+        head = torch.tensor([span(h) for h, _ in pairs], device=self.device)
+        tail = torch.tensor([span(t) for _, t in pairs], device=self.device)
+        seq = torch.zeros(len(pairs), dtype=torch.long, device=self.device)
+        x = self.model.pair_vectors(hidden_row[None], seq, head, tail)
+        probs = torch.sigmoid(self.model.relation_scores(x).float()).cpu().tolist()
+        for p, row in zip(pairs, probs, strict=True):
+            out[p] = row
+
+    @torch.no_grad()
+    def _score_long_pooled(self, sents, scored) -> None:
+        for k, s in enumerate(sents):
+            if len(s.windows) <= 1:
+                continue
+            for win in s.windows:
+                if not self._pairs_in(s, win):
+                    continue
+                built = self._window_ids(s, win)
+                ids, mask = self._encode([built[0]])
+                hidden = self.model.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
+                self._score_window_pooled(s, win, built, hidden[0], scored[k])
+
+    @torch.no_grad()
+    def _score_marked(self, sents, scored) -> None:
+        jobs = []
+        for k, s in enumerate(sents):
+            done: set[tuple[int, int]] = set()
+            for win in s.windows:
+                for pair in self._pairs_in(s, win):
+                    if pair not in done:
+                        done.add(pair)
+                        jobs.append((k, win, pair))
+        jobs.sort(key=lambda j: -(j[1].ctx_hi - j[1].ctx_lo))
+        for start in range(0, len(jobs), self.batch_size):
+            batch = jobs[start:start + self.batch_size]
+            built = [self._window_ids(sents[k], win, pair) for k, win, pair in batch]
+            ids, mask = self._encode([b[0] for b in built])
+            hidden = self.model.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
+            head = torch.tensor([[b[1][-1 - sents[k].entities[p[0]][0]]] * 2
+                                 for b, (k, _, p) in zip(built, batch, strict=True)])
+            tail = torch.tensor([[b[1][-1 - sents[k].entities[p[1]][0]]] * 2
+                                 for b, (k, _, p) in zip(built, batch, strict=True)])
+            head[:, 1] += 1
+            tail[:, 1] += 1
+            seq = torch.arange(len(batch))
+            x = self.model.pair_vectors(hidden, seq.to(self.device), head.to(self.device),
+                                        tail.to(self.device))
+            probs = torch.sigmoid(self.model.relation_scores(x).float()).cpu().tolist()
+            for (k, _, pair), row in zip(batch, probs, strict=True):
+                scored[k][pair] = row
+
+    def _link(self, sents: list[_Sentence], docs: list[Document]) -> None:
+        for s in sents:
+            s.kb_ids = [None] * len(s.entities)
+        if self.kb is None:
+            return
+        from xlre.linking import EntityLinker, Gazetteer
+
+        for s in sents:
+            if s.lang == UNKNOWN_LANG:
+                raise ExtractError(
+                    f"document {docs[s.doc_no].doc_id}: KB linking needs the text's language; "
+                    "pass --lang (or lang=) or give each document a lang field"
+                )
+            if s.lang not in self._linkers:
+                self._linkers[s.lang] = EntityLinker(self.kb, Gazetteer(self.kb, s.lang))
+            linked = self._linkers[s.lang].link(s.tok)
+            for i, (a, b, _) in enumerate(s.entities):
+                over = [e for e in linked if e.span.tok_start < b and a < e.span.tok_end]
+                exact = [e for e in over if (e.span.tok_start, e.span.tok_end) == (a, b)]
+                pick = exact or (over if len(over) == 1 else [])
+                if pick:
+                    s.kb_ids[i] = pick[0].kb_id
+
+    def _triples(self, s: _Sentence, doc: Document,
+                 scored: dict[tuple[int, int], list[float]]) -> Iterator[Triple]:
+        evidence = Evidence(doc.doc_id, s.tok.text, s.lang, self.model_id, s.start)
+        args = []
+        for i, (a, b, typ) in enumerate(s.entities):
+            cs, ce = s.tok.char_starts[a], s.tok.char_ends[b - 1]
+            args.append(Argument(s.tok.text[cs:ce], s.start + cs, s.start + ce,
+                                 s.kb_ids[i], typ))
+        for (h, t), probs in sorted(scored.items()):
+            for r, p in enumerate(probs):
+                if p >= self.threshold:
+                    rel = self.labels.relations[r]
+                    yield Triple(args[h], rel, args[t], round(float(p), 6), evidence,
+                                 self._relation_label(rel, s.lang))
+
+    def _relation_label(self, rel: str, lang: str) -> str | None:
+        names = self.relation_names.get(rel) or {}
+        return names.get(lang) or names.get("en") or next(iter(names.values()), None)
+
+
+__all__ = ["Document", "ExtractError", "Extractor", "split_sentences"]
+
+
+# --------------------------------------------------------------------------- input files
+INPUT_FORMATS = ("auto", "text", "jsonl")
+
+
+@dataclass
+class InputReport:
+    """What reading the inputs skipped (with ``skip_bad``), by reason."""
+
+    documents: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+
+    def skip(self, reason: str) -> None:
+        self.skipped[reason] = self.skipped.get(reason, 0) + 1
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"documents": self.documents, "skipped": dict(sorted(self.skipped.items()))}
+
+
+def read_documents(
+    paths: list[str],
+    fmt: str = "auto",
+    lang: str | None = None,
+    skip_bad: bool = False,
+    report: InputReport | None = None,
+) -> Iterator[Document]:
+    """Documents from text files (one a line) or JSONL (``{"id", "text", "lang"}``).
+
+    ``"-"`` is standard input. ``auto`` reads ``*.jsonl`` files as JSONL and other files
+    as text; on standard input, a first line starting with ``{`` means JSONL. Bad lines
+    (invalid JSON, a missing or non-string ``text``, an empty line, an unknown language,
+    a text over :data:`MAX_CHARS`) raise :class:`ExtractError` naming the file and line,
+    or with ``skip_bad`` are counted in ``report``.
+    """
+    import json
+    import sys
+
+    if fmt not in INPUT_FORMATS:
+        raise ExtractError(f"input format {fmt!r} is not one of {', '.join(INPUT_FORMATS)}")
+    report = report if report is not None else InputReport()
+    known_langs: dict[str, bool] = {}
+
+    def lang_ok(code: str) -> bool:
+        if code not in known_langs:
+            try:
+                _sentencizer(code)
+                known_langs[code] = True
+            except ExtractError:
+                known_langs[code] = False
+        return known_langs[code]
+
+    def bad(name: str, line_no: int, reason: str, message: str, fix: str) -> None:
+        if not skip_bad:
+            raise ExtractError(f"{name}:{line_no}: {message}. Fix: {fix} (or pass --skip-bad)")
+        report.skip(reason)
+
+    for path in paths:
+        name = "<stdin>" if path == "-" else path
+        if path == "-":
+            fh = sys.stdin
+        else:
+            try:
+                fh = open(path, encoding="utf-8")  # noqa: SIM115 - closed below
+            except OSError as exc:
+                raise ExtractError(f"{path}: cannot open ({exc.strerror})") from None
+        try:
+            mode = fmt
+            if mode == "auto" and path != "-":
+                mode = "jsonl" if path.endswith(".jsonl") else "text"
+            stem = "stdin" if path == "-" else Path(path).name
+            for line_no, raw in enumerate(_lines(fh, name), start=1):
+                line = raw.rstrip("\n").rstrip("\r")
+                if mode == "auto":
+                    mode = "jsonl" if line.lstrip().startswith("{") else "text"
+                if not line.strip():
+                    bad(name, line_no, "empty_line", "the line is empty",
+                        "remove empty lines; every line is one document")
+                    continue
+                doc_id, text, doc_lang = f"{stem}:{line_no}", line, lang
+                if mode == "jsonl":
+                    try:
+                        obj = json.loads(line)
+                    except json.JSONDecodeError as exc:
+                        bad(name, line_no, "invalid_json", f"invalid JSON ({exc.msg} at column "
+                            f"{exc.colno})", 'write one JSON object a line: {"id": ..., '
+                            '"text": ...}')
+                        continue
+                    if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
+                        bad(name, line_no, "missing_text", 'no "text" string field',
+                            'give every object a "text" field holding a string')
+                        continue
+                    text = obj["text"]
+                    if not text.strip():
+                        bad(name, line_no, "empty_text", 'the "text" field is empty',
+                            "remove documents with no text")
+                        continue
+                    doc_id = str(obj["id"]) if obj.get("id") is not None else doc_id
+                    doc_lang = obj.get("lang") or lang
+                if doc_lang is not None and not lang_ok(doc_lang):
+                    bad(name, line_no, "unknown_language", f"unknown language code {doc_lang!r}",
+                        "use an ISO 639-1 code spaCy knows (en, fr, de, ...) or leave it out")
+                    continue
+                if len(text) > MAX_CHARS:
+                    bad(name, line_no, "too_long", f"{len(text):,} characters is over the "
+                        f"limit of {MAX_CHARS:,}", "split the document into several lines")
+                    continue
+                report.documents += 1
+                yield Document(doc_id, text, doc_lang)
+        finally:
+            if path != "-":
+                fh.close()
+
+
+def _lines(fh: Any, name: str) -> Iterator[str]:
+    line_no = 0
+    while True:
+        try:
+            line = fh.readline()
+        except UnicodeDecodeError as exc:
+            raise ExtractError(f"{name}:{line_no + 1}: not valid UTF-8 ({exc.reason} at byte "
+                               f"{exc.start}). Fix: convert the file to UTF-8") from None
+        if not line:
+            return
+        line_no += 1
+        yield line
