@@ -533,6 +533,8 @@ def build_relation_data(
 def _fingerprint(raw: Any, tokenizer: Any, labels: LabelMaps, config: DataConfig) -> str:
     h = hashlib.sha1()
     h.update(raw._fingerprint.encode())
+    # This module's own source: a changed featurizer must never reuse a stale cache.
+    h.update(Path(__file__).read_bytes())
     h.update(repr((labels, config)).encode())
     h.update(str(len(tokenizer)).encode())
     h.update(repr(tokenizer.tokenize("xlre fingerprint probe: Zürich, 東京")).encode())
