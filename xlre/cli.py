@@ -405,14 +405,14 @@ def train_cmd(
     run: Annotated[Path, typer.Option(help="Annotation run directory (xlre annotate).")],
     model: Annotated[str, typer.Option(help="Encoder: a Hugging Face name or a local directory.")] = "xlm-roberta-base",
     out: Annotated[Path, typer.Option(help="Model directory to write.")] = Path("model"),
-    config: Annotated[Path | None, typer.Option(help="Settings file (TOML: [train], [model], [data]).")] = None,
+    config: Annotated[Path | None, typer.Option(help="Settings file (TOML with tables train, model and data).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the interrupted run in --out from its newest checkpoint.")] = False,
     overrides: Annotated[list[str] | None, typer.Argument(help="Dotted overrides, e.g. train.epochs=3 model.agreement=false.")] = None,
 ) -> None:
     """Train the multitask model on a run's distant labels, in both languages.
 
-    Runs on CPU, one GPU, or many GPUs and machines with `accelerate launch -m xlre.cli
-    train ...`.
+    Runs on CPU, one GPU, or many GPUs and machines with
+    `accelerate launch -m xlre.cli train ...`.
     """
     from xlre.data import DataError
     from xlre.settings import SettingsError, load_settings
