@@ -7,7 +7,7 @@
 * ``speed``: sentences/s of ``Extractor.extract`` for the demo model (tiny shape) and for
   an XLM-R-base-shaped random model, on the held-out sentences repeated to
   ``--sentences``; on a GPU when one is present (bf16 autocast is not used: fp32);
-* ``export``: ``scripts/bench_kg_export.py`` (1M synthetic triples to N-Triples: time
+* ``export``: ``scripts/bench_export.py`` (1M synthetic triples to N-Triples: time
   and peak memory), unless ``--skip-export``.
 
 Usage: python scripts/bench_extract.py --model out/demo/model [--sentences 2000]
@@ -128,7 +128,7 @@ def main() -> None:
                                             args.batch_size)
         print(json.dumps(report["speed"]), file=sys.stderr)
     if not args.skip_export:
-        done = subprocess.run([sys.executable, str(ROOT / "scripts" / "bench_kg_export.py"),
+        done = subprocess.run([sys.executable, str(ROOT / "scripts" / "bench_export.py"),
                                "--n", str(args.export_triples)],
                               capture_output=True, text=True, check=True)
         report["export"] = json.loads(done.stdout)

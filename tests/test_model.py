@@ -52,7 +52,7 @@ def test_scan_run_finds_types_and_relations(run_dir):
 
 @pytest.mark.parametrize("repr_", ["pooling", "markers"])
 def test_features_label_first_subwords_and_point_at_entities(run_dir, encoder_dir, repr_):
-    model, tok = XlreModel.from_encoder(str(encoder_dir), LABELS, relation_repr=repr_)
+    _model, tok = XlreModel.from_encoder(str(encoder_dir), LABELS, relation_repr=repr_)
     data = build_relation_data(run_dir, tok, _config(relation_repr=repr_), LABELS)
     train = data.splits["train"]
     # Pooling: one sequence per sentence; markers: that plus one per entity pair.
@@ -66,7 +66,7 @@ def test_features_label_first_subwords_and_point_at_entities(run_dir, encoder_di
     ids = row["input_ids"]
     assert ids[0] == tok.cls_token_id and ids[-1] == tok.sep_token_id
     # Every word gets exactly one label, on its first subword.
-    words = "Alice Martin was born in Paris .".split()
+    words = ["Alice", "Martin", "was", "born", "in", "Paris", "."]
     assert row["label_word"] == list(range(len(words)))
     bio = LABELS.bio
     tags = [bio[row["entity_labels"][p]] for p in row["label_pos"]]

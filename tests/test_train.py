@@ -126,7 +126,7 @@ def test_settings_overrides_and_errors(tmp_path):
         load_settings(None, ["train.epochs=3.5"])
     with pytest.raises(SettingsError, match="not one of"):
         load_settings(None, ["train.mil=bags"])
-    with pytest.raises(SettingsError, match="table.field"):
+    with pytest.raises(SettingsError, match=r"table\.field"):
         load_settings(None, ["epochs=3"])
     path = tmp_path / "t.toml"
     path.write_text(s.to_toml())
