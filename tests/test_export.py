@@ -75,6 +75,16 @@ def test_aggregation_counts_and_noisy_or(triples_file, tmp_path):
     assert int(g.value(stmt2, rdflib.URIRef(XLRE + "evidenceCount"))) == 2
 
 
+def test_the_same_reading_twice_counts_once(triples_file, tmp_path):
+    _export_two = export([triples_file, triples_file], "nt", tmp_path / "g.nt",
+                         base_iri="https://kg.test/")
+    assert _export_two["triples"] == 12 and _export_two["edges"] == 3
+    g = rdflib.Graph().parse(tmp_path / "g.nt", format="nt")
+    stmt = next(g.subjects(rdflib.RDF.predicate, rdflib.URIRef(WDT + "P17")))
+    assert int(g.value(stmt, rdflib.URIRef(XLRE + "evidenceCount"))) == 3
+    assert float(g.value(stmt, rdflib.URIRef(XLRE + "confidence"))) == pytest.approx(LYON_CONF)
+
+
 def test_iris_labels_and_plain_edges(triples_file, tmp_path):
     _export(triples_file, "nt", tmp_path / "g.nt")
     g = rdflib.Graph().parse(tmp_path / "g.nt", format="nt")

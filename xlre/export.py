@@ -8,7 +8,8 @@ bounded memory.
 language, becomes one edge with its evidence count, every piece of evidence (document,
 sentence, language, model, score, character offsets) and a combined confidence by
 **noisy-or**, ``1 - prod(1 - score_i)``: each sentence is taken as independent evidence,
-so a fact read three times at 0.6 gets 0.936. A node is its KB id when the argument has
+so a fact read three times at 0.6 gets 0.936. The same reading given twice (same
+document, offsets and model: a file passed twice, say) counts once. A node is its KB id when the argument has
 one, else its normalised surface text (NFC, casefolded, whitespace collapsed) with its
 entity type; its label in each language is the surface form most often seen in that
 language, or the KB's first alias when a KB is given. Grouping happens in a temporary
@@ -281,10 +282,19 @@ class Graph:
         names = self.relation_labels()
         rows = self.db.execute(
             "SELECT s, r, o, score, doc, sentence, lang, model, ss, se, os, oe FROM evidence "
-            "ORDER BY s, r, o, rowid")
+            "ORDER BY s, r, o, doc, ss, se, os, oe, model, score DESC")
+        self.duplicate_evidence = 0
         for (s, r, o), group in itertools.groupby(rows, key=lambda x: x[:3]):
-            evidence = tuple(EvidenceRow(g[4], g[5], g[6], g[7], g[3], g[8], g[9], g[10], g[11])
-                             for g in group)
+            kept: list[EvidenceRow] = []
+            last = None
+            for g in group:
+                mention = (g[4], g[7], g[8], g[9], g[10], g[11])
+                if mention == last:  # the same reading twice (e.g. a file given twice)
+                    self.duplicate_evidence += 1
+                    continue
+                last = mention
+                kept.append(EvidenceRow(g[4], g[5], g[6], g[7], g[3], g[8], g[9], g[10], g[11]))
+            evidence = tuple(kept)
             keep = 1.0
             for ev in evidence:
                 keep *= 1.0 - min(max(ev.score, 0.0), 1.0)
