@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 TORCH  ?= torch==2.13.0
 EXTRAS ?= dev,cjk,models
-DEMO_OUT ?= out/demo
+DEMO_OUT ?= demo-out
 
 .PHONY: setup demo test lint bench clean
 
@@ -21,20 +21,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 setup: $(VENV)/.installed
 
 demo: setup
-	@mkdir -p $(DEMO_OUT)
-	$(BIN)/xlre align --corpus corpora/demo-en-fr/parallel.tsv --src-lang en --tgt-lang fr \
-		--out $(DEMO_OUT)/demo.links --scores-out $(DEMO_OUT)/demo.scores
-	@echo "links: $(DEMO_OUT)/demo.links (one line per pair of corpora/demo-en-fr/parallel.tsv)"
-	@head -n 3 $(DEMO_OUT)/demo.links
-	rm -rf $(DEMO_OUT)/run
-	$(BIN)/xlre annotate --corpus corpora/demo-en-fr/parallel.tsv --src-lang en --tgt-lang fr \
-		--kb corpora/demo-en-fr/kb --out $(DEMO_OUT)/run --shard-size 1000
-	$(BIN)/xlre runs show $(DEMO_OUT)/run
-	rm -rf $(DEMO_OUT)/tiny-encoder $(DEMO_OUT)/model
-	$(BIN)/xlre init-model --tiny --run $(DEMO_OUT)/run --out $(DEMO_OUT)/tiny-encoder
-	$(BIN)/xlre train --run $(DEMO_OUT)/run --model $(DEMO_OUT)/tiny-encoder \
-		--out $(DEMO_OUT)/model --config corpora/demo-en-fr/train-tiny.toml
-	@echo "model, metrics.json and PR curves: $(DEMO_OUT)/model"
+	$(BIN)/xlre demo --out $(DEMO_OUT)
 
 test: setup
 	$(BIN)/python -m pytest -q
@@ -43,7 +30,7 @@ lint: setup
 	$(BIN)/ruff check .
 
 bench: setup
-	$(BIN)/python scripts/bench_align.py
+	$(BIN)/python scripts/bench_all.py --out benchmarks.json
 
 clean:
-	rm -rf $(VENV) out .pytest_cache .ruff_cache
+	rm -rf $(VENV) out demo-out .pytest_cache .ruff_cache

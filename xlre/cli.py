@@ -595,6 +595,22 @@ def kg_query_cmd(
     Console().print(table)
 
 
+@app.command("score")
+def score_cmd(
+    gold: Annotated[Path, typer.Option(help='Gold JSONL: {"id", "lang", "text", "triples": [{"subject", "relation", "object"}]} a line.')],
+    triples: Annotated[list[str], typer.Option("--triples", help="Triples from xlre extract, run on the same documents; repeatable.")],
+) -> None:
+    """Precision, recall and F1 of extracted triples against gold triples, per language."""
+    from xlre.export import ExportError
+    from xlre.score import ScoreError, score_triples
+
+    try:
+        result = score_triples(gold, triples)
+    except (ScoreError, ExportError, OSError) as err:
+        raise _fail(str(err)) from None
+    sys.stdout.write(json.dumps(result, indent=2) + "\n")
+
+
 DEMO_STAGES = ("annotate", "model", "train", "evaluate", "extract", "export", "query")
 
 
