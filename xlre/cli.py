@@ -96,12 +96,13 @@ def align_cmd(
     out: Annotated[Path, typer.Option(help="Output: 0-indexed Pharaoh links, one line per input pair.")],
     tgt_file: Annotated[Path | None, typer.Option(help="Target file when the corpus is two line-aligned files.")] = None,
     fmt: Annotated[str, typer.Option("--format", help="Corpus layout: auto, tsv, tsv-id or moses.")] = "auto",
-    aligner: Annotated[str, typer.Option(help="eflomal (statistical) or simalign (neural encoder).")] = "eflomal",
+    aligner: Annotated[str, typer.Option(help="eflomal (statistical), simalign (neural encoder), or combined (eflomal plus confident neural links).")] = "eflomal",
     model: Annotated[str, typer.Option(help="simalign: Hugging Face encoder name or local path.")] = "xlm-roberta-base",
     layer: Annotated[int, typer.Option(help="simalign: encoder layer whose vectors are compared.")] = 8,
     method: Annotated[str, typer.Option(help="simalign: argmax, itermax or match.")] = "argmax",
     batch_size: Annotated[int, typer.Option(help="simalign: sentence pairs per forward pass.")] = 32,
     device: Annotated[str | None, typer.Option(help="simalign: torch device (default: cuda if available, else cpu).")] = None,
+    confident: Annotated[float, typer.Option(help="combined: add neural links whose similarity is at least this.")] = 0.8,
     symmetrize: Annotated[str, typer.Option(help="eflomal: intersect, union, grow-diag, grow-diag-final or grow-diag-final-and.")] = "intersect",
     extra_corpus: Annotated[list[str] | None, typer.Option(help="eflomal: extra parallel text for training only (PATH, or SRC_PATH::TGT_PATH); repeatable.")] = None,
     priors: Annotated[Path | None, typer.Option(help="eflomal: start from these priors (from --save-priors).")] = None,
@@ -126,8 +127,16 @@ def align_cmd(
             if extra_corpus or priors or save_priors:
                 raise _fail("--extra-corpus, --priors and --save-priors apply to --aligner eflomal only")
             options = {"model": model, "layer": layer, "method": method, "batch_size": batch_size, "device": device}
+        elif aligner == "combined":
+            options = {
+                "eflomal": {"symmetrize_method": symmetrize, "priors": priors,
+                            "prefix_len": stem_prefix},
+                "neural": {"model": model, "layer": layer, "method": method,
+                           "batch_size": batch_size, "device": device, "token_level": "word"},
+                "confident": confident,
+            }
         else:
-            raise _fail(f"unknown aligner {aligner!r}; choose eflomal or simalign")
+            raise _fail(f"unknown aligner {aligner!r}; choose eflomal, simalign or combined")
         src_tok = Tokenizer(src_lang, pretokenized)
         tgt_tok = Tokenizer(tgt_lang, pretokenized)
         reader = ParallelCorpus(corpus, src_lang, tgt_lang, tgt_path=tgt_file, fmt=fmt, skip_bad=skip_bad)  # type: ignore[arg-type]
