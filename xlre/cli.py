@@ -325,12 +325,13 @@ def eval_projection_cmd(
     tgt: Annotated[Path, typer.Option(help="The same records in the target language (paired by id).")],
     src_lang: Annotated[str, typer.Option(help="Source language code.")],
     tgt_lang: Annotated[str, typer.Option(help="Target language code.")],
-    aligner: Annotated[str, typer.Option(help="eflomal or simalign.")] = "eflomal",
+    aligner: Annotated[str, typer.Option(help="eflomal, simalign or combined.")] = "eflomal",
     symmetrize: Annotated[str, typer.Option(help="eflomal symmetrisation.")] = "grow-diag-final-and",
     stem_prefix: Annotated[int, typer.Option(help="eflomal: N-character prefixes for training.")] = 4,
     extra_corpus: Annotated[list[str] | None, typer.Option(help="eflomal: extra training text; repeatable.")] = None,
     model: Annotated[str, typer.Option(help="simalign: encoder name or path.")] = "xlm-roberta-base",
     layer: Annotated[int, typer.Option(help="simalign: layer.")] = 8,
+    confident: Annotated[float, typer.Option(help="combined: add neural links whose similarity is at least this.")] = 0.8,
     no_identical: Annotated[bool, typer.Option(help="Do not use identical names as evidence.")] = False,
 ) -> None:
     """Project gold source entities onto gold target sentences and score the result."""
@@ -343,6 +344,11 @@ def eval_projection_cmd(
     try:
         if aligner == "eflomal":
             word_aligner = get_aligner("eflomal", symmetrize_method=symmetrize, prefix_len=stem_prefix)
+        elif aligner == "combined":
+            word_aligner = get_aligner(
+                "combined", confident=confident,
+                eflomal={"symmetrize_method": symmetrize, "prefix_len": stem_prefix},
+                neural={"model": model, "layer": layer, "token_level": "word"})
         else:
             word_aligner = get_aligner(aligner, model=model, layer=layer)
         extras = [ParallelCorpus(p, src_lang, tgt_lang, tgt_path=t, skip_bad=True)
