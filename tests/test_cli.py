@@ -83,10 +83,10 @@ def test_align_two_files_and_priors(tmp_path: Path, toy_corpus: Path) -> None:
 def test_align_rejects_bad_options(tmp_path: Path, toy_corpus: Path) -> None:
     base = ["align", "--corpus", str(toy_corpus), "--src-lang", "en", "--tgt-lang", "fr", "--out", str(tmp_path / "o")]
     result = runner.invoke(app, [*base, "--aligner", "fastalign"])
-    assert result.exit_code == 2 and "eflomal or simalign" in result.output
+    assert result.exit_code == 2 and "eflomal, simalign or combined" in result.output
     result = runner.invoke(app, [*base, "--symmetrize", "both"])
     assert result.exit_code == 2 and "grow-diag-final-and" in result.output
     result = runner.invoke(app, [*base, "--aligner", "simalign", "--extra-corpus", str(toy_corpus)])
-    assert result.exit_code == 2 and "eflomal only" in result.output
+    assert result.exit_code == 2 and "eflomal (or combined) only" in result.output
     result = runner.invoke(app, [*base, "--tgt-lang", "qq"])
     assert result.exit_code == 2 and "unknown language code" in result.output

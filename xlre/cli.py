@@ -125,7 +125,7 @@ def align_cmd(
             options = {"symmetrize_method": symmetrize, "priors": priors, "prefix_len": stem_prefix}
         elif aligner == "simalign":
             if extra_corpus or priors or save_priors:
-                raise _fail("--extra-corpus, --priors and --save-priors apply to --aligner eflomal only")
+                raise _fail("--extra-corpus, --priors and --save-priors apply to --aligner eflomal (or combined) only")
             options = {"model": model, "layer": layer, "method": method, "batch_size": batch_size, "device": device}
         elif aligner == "combined":
             options = {
