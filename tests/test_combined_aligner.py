@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
 
 import pytest
 from tiny_models import EN_FR_PAIRS, build_tiny_xlmr
@@ -85,3 +86,25 @@ def test_cli_align_combined_with_real_eflomal(toy_corpus, tmp_path):
     assert result.exit_code == 0, result.output
     lines = out.read_text().splitlines()
     assert len(lines) == 300 and all(lines)  # one non-empty line per input pair
+
+
+def test_annotate_with_the_combined_aligner(tmp_path):
+    from xlre.annotate import load_run, read_manifest
+
+    demo = Path(__file__).resolve().parent.parent / "corpora" / "demo-en-fr"
+    corpus = tmp_path / "c.tsv"
+    with open(demo / "parallel.tsv", encoding="utf-8") as fh:
+        corpus.write_text("".join(line for _, line in zip(range(150), fh, strict=False)))
+    tiny = build_tiny_xlmr(tmp_path / "tiny")
+    out = tmp_path / "run"
+    result = CliRunner().invoke(app, [
+        "annotate", "--corpus", str(corpus), "--src-lang", "en", "--tgt-lang", "fr",
+        "--kb", str(demo / "kb"), "--out", str(out), "--aligner", "combined",
+        "--model", str(tiny), "--layer", "2", "--confident", "0.9"])
+    assert result.exit_code == 0, result.output
+    manifest = read_manifest(out)
+    assert manifest["config"]["aligner"] == "combined"
+    assert manifest["config"]["confident"] == 0.9
+    assert sum(manifest["counts"]["projection"].values()) > 0
+    run = load_run(out)
+    assert len(run) == 300 and set(run["side"]) == {"src", "tgt"}

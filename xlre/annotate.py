@@ -35,11 +35,11 @@ import platform
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from alignment.aligners import get_aligner
+from alignment.aligners import ALIGNERS, get_aligner
 from alignment.aligners.base import WordAligner
 from alignment.corpus import BadLine, ParallelCorpus, parse_corpus_spec
 from alignment.pharaoh import parse_line
@@ -82,6 +82,7 @@ class AnnotateConfig:
     priors: str | None = None
     model: str = "xlm-roberta-base"
     layer: int = 8
+    confident: float = 0.8
     ner: tuple[str, ...] = ()
     na_ratio: float = 1.0
     seed: int = 13
@@ -103,7 +104,11 @@ class AnnotateConfig:
                 f"--shard-index {self.shard_index} is outside 0..{self.num_shards - 1} "
                 f"for --num-shards {self.num_shards}"
             )
-        if self.num_shards > 1 and self.aligner == "eflomal" and self.priors is None:
+        if self.aligner not in ALIGNERS:
+            raise RunError(f"unknown aligner {self.aligner!r}; choose {', '.join(ALIGNERS)}")
+        if not 0 <= self.confident <= 1:
+            raise RunError(f"confident must lie in [0, 1], got {self.confident}")
+        if self.num_shards > 1 and self.aligner != "simalign" and self.priors is None:
             raise RunError(
                 "a run split across machines (--num-shards > 1) needs eflomal priors shared by "
                 "every machine, or the shards would be aligned with different statistics. Fix: "
@@ -371,7 +376,13 @@ def _make_aligner(config: AnnotateConfig) -> WordAligner:
                            priors=config.priors, prefix_len=config.stem_prefix)
     if config.aligner == "simalign":
         return get_aligner("simalign", model=config.model, layer=config.layer)
-    raise RunError(f"unknown aligner {config.aligner!r}; choose eflomal or simalign")
+    if config.aligner == "combined":
+        return get_aligner(
+            "combined", confident=config.confident,
+            eflomal={"symmetrize_method": config.symmetrize, "priors": config.priors,
+                     "prefix_len": config.stem_prefix},
+            neural={"model": config.model, "layer": config.layer, "token_level": "word"})
+    raise RunError(f"unknown aligner {config.aligner!r}; choose {', '.join(ALIGNERS)}")
 
 
 # --------------------------------------------------------------------------- the run
@@ -441,7 +452,10 @@ def _check_resume(run_dir: Path, config: AnnotateConfig, resume: bool) -> None:
         )
     old = json.loads(cfg_path.read_text(encoding="utf-8"))
     new = asdict(config)
-    diff = [k for k in new if k not in AnnotateConfig.RESUMABLE_FIELDS and json.dumps(old.get(k)) != json.dumps(new[k])]
+    # A field added after the run was made counts as its default.
+    defaults = {f.name: f.default for f in fields(AnnotateConfig)}
+    diff = [k for k in new if k not in AnnotateConfig.RESUMABLE_FIELDS
+            and json.dumps(old.get(k, defaults[k])) != json.dumps(new[k])]
     if diff:
         raise RunError(
             f"cannot resume {run_dir}: the settings differ from the run's config.json in "
@@ -499,7 +513,7 @@ def annotate(config: AnnotateConfig, resume: bool = False, progress: ProgressFn 
 
     # Stage 1: whole-corpus word links, computed once (eflomal learns from all the text).
     links_path: Path | None = None
-    whole = config.aligner == "eflomal" and config.priors is None
+    whole = config.aligner in ("eflomal", "combined") and config.priors is None
     if whole:
         links_path = run_dir / LINKS_FILE
         if not links_path.exists():
