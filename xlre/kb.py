@@ -119,6 +119,20 @@ def _require_id(obj: dict, path: Path, line_no: int, seen: dict[str, int]) -> st
     return ident
 
 
+def load_relations(path: Path) -> dict[str, KBRelation]:
+    """The relations of a KB's ``relations.jsonl``, validated line by line."""
+    relations: dict[str, KBRelation] = {}
+    seen: dict[str, int] = {}
+    for line_no, obj in _json_lines(path):
+        ident = _require_id(obj, path, line_no, seen)
+        raw = obj.get("labels", {})
+        if not isinstance(raw, dict) or not all(isinstance(v, str) for v in raw.values()):
+            raise KBError(path, line_no, f'relation {ident}: "labels" must map language -> name',
+                          'write e.g. "labels": {"en": "country", "fr": "pays"}')
+        relations[ident] = KBRelation(ident, dict(raw))
+    return relations
+
+
 def load_kb(kb_dir: Path | str) -> KnowledgeBase:
     """Load and validate a KB directory (see the module docstring)."""
     kb_dir = Path(kb_dir)
@@ -153,15 +167,7 @@ def load_kb(kb_dir: Path | str) -> KnowledgeBase:
             raise KBError(path, line_no, f'entity {ident}: "type" must be a string', 'write e.g. "type": "LOC"')
         kb.entities[ident] = KBEntity(ident, etype, labels)
 
-    path = kb_dir / RELATIONS_FILE
-    seen = {}
-    for line_no, obj in _json_lines(path):
-        ident = _require_id(obj, path, line_no, seen)
-        raw = obj.get("labels", {})
-        if not isinstance(raw, dict) or not all(isinstance(v, str) for v in raw.values()):
-            raise KBError(path, line_no, f'relation {ident}: "labels" must map language -> name',
-                          'write e.g. "labels": {"en": "country", "fr": "pays"}')
-        kb.relations[ident] = KBRelation(ident, dict(raw))
+    kb.relations.update(load_relations(kb_dir / RELATIONS_FILE))
 
     path = kb_dir / TRIPLES_FILE
     facts: dict[tuple[str, str], list[str]] = {}

@@ -385,7 +385,8 @@ def train(
         checkpoint()
     elapsed = time.perf_counter() - started
     accelerator.wait_for_everyone()
-    metrics = final_evaluation(out_dir, data, accelerator, tcfg.eval_batch_size)
+    metrics = final_evaluation(out_dir, data, accelerator, tcfg.eval_batch_size,
+                               tokenizer.pad_token_id)
     if main:
         summary = {"best_epoch": state.best_epoch, "best_dev_score": state.best_score,
                    "stopped_early": stopped_early, "global_step": state.global_step,
@@ -401,7 +402,7 @@ def train(
 
 
 def final_evaluation(out_dir: Path, data: RelationData, accelerator: Any,
-                     batch_size: int) -> dict[str, Any]:
+                     batch_size: int, pad_id: int) -> dict[str, Any]:
     """Reload the best model from ``out_dir``; write dev and test figures to metrics.json."""
     from xlre.model import XlreModel
 
@@ -409,7 +410,6 @@ def final_evaluation(out_dir: Path, data: RelationData, accelerator: Any,
         raise TrainError(f"{out_dir}: no best model was saved (did any epoch finish?)")
     best = XlreModel.from_pretrained(out_dir)
     best = accelerator.prepare(best)
-    pad_id = _pad_id(out_dir)
     metrics: dict[str, Any] = {}
     for split in ("dev", "test"):
         split_metrics, curves = evaluate_split(
@@ -427,7 +427,7 @@ def final_evaluation(out_dir: Path, data: RelationData, accelerator: Any,
 def relation_names(run_dir: Path) -> dict[str, dict[str, str]]:
     """Relation names per language from the KB the run was annotated with (if reachable)."""
     from xlre.annotate import read_manifest
-    from xlre.kb import RELATIONS_FILE
+    from xlre.kb import RELATIONS_FILE, load_relations
 
     try:
         kb_dir = read_manifest(run_dir).get("config", {}).get("kb")
@@ -438,19 +438,7 @@ def relation_names(run_dir: Path) -> dict[str, dict[str, str]]:
         logger.warning("the run's KB relations file is not reachable (%s): the model will "
                        "know relation ids but not their names", path)
         return {}
-    names: dict[str, dict[str, str]] = {}
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                obj = json.loads(line)
-                names[str(obj["id"])] = {k: str(v) for k, v in (obj.get("labels") or {}).items()}
-    return names
-
-
-def _pad_id(model_dir: Path) -> int:
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(model_dir).pad_token_id
+    return {rel.id: dict(rel.labels) for rel in load_relations(path).values()}
 
 
 def _encoder_max_tokens(model: Any) -> int:
