@@ -215,6 +215,25 @@ def plan_windows(counts: Sequence[int], budget: int) -> list[Window] | None:
 
 
 # --------------------------------------------------------------------------- features
+def word_pieces(tokenizer: Any, words_batch: list[list[str]]) -> list[list[list[int]]]:
+    """Subword ids of every word of every sentence, in one tokenizer call.
+
+    A word the tokenizer turns into nothing (whitespace) gets an empty list; an empty
+    sentence gets an empty list of words.
+    """
+    enc = tokenizer([w if w else ["."] for w in words_batch], is_split_into_words=True,
+                    add_special_tokens=False)
+    out = []
+    for i, words in enumerate(words_batch):
+        pieces: list[list[int]] = [[] for _ in words]
+        if words:
+            for tok_id, w in zip(enc["input_ids"][i], enc.word_ids(i), strict=True):
+                if w is not None:
+                    pieces[w].append(tok_id)
+        out.append(pieces)
+    return out
+
+
 @dataclass
 class Featurizer:
     """Turns run records into encoder sequences (a ``datasets.map`` function)."""
@@ -245,18 +264,11 @@ class Featurizer:
 
     def __call__(self, batch: dict[str, list[Any]], indices: list[int]) -> dict[str, list[Any]]:
         out: dict[str, list[Any]] = defaultdict(list)
-        words_batch = [toks if toks else [] for toks in batch["tokens"]]
-        enc = self.tokenizer(
-            [w if w else ["."] for w in words_batch],
-            is_split_into_words=True, add_special_tokens=False,
-        )
-        for i, rec_idx in enumerate(indices):
+        words_batch = [toks or [] for toks in batch["tokens"]]
+        for i, (rec_idx, pieces) in enumerate(zip(indices, word_pieces(self.tokenizer,
+                                                                       words_batch),
+                                                  strict=True)):
             words = words_batch[i]
-            pieces: list[list[int]] = [[] for _ in words]
-            if words:
-                for tok_id, w in zip(enc["input_ids"][i], enc.word_ids(i), strict=True):
-                    if w is not None:
-                        pieces[w].append(tok_id)
             record = {k: batch[k][i] for k in ("pair_id", "lang", "side", "entities", "relations")}
             self._record(rec_idx, words, pieces, record, out)
         return dict(out)

@@ -246,22 +246,17 @@ def evaluate_model(
     it as ``metrics-SPLIT.json`` next to ``pr_curve-SPLIT.png``.
     """
     import datasets
-    from transformers import AutoTokenizer
 
     from xlre.data import SPLITS, DataConfig, build_relation_data
-    from xlre.model import XlreConfig, XlreModel
+    from xlre.model import ModelDirError, load_model_dir
 
     model_dir = Path(model_dir)
     if split not in (*SPLITS, "all"):
         raise EvaluateError(f"split {split!r} is not one of {', '.join((*SPLITS, 'all'))}")
-    if not (model_dir / "config.json").exists():
-        raise EvaluateError(f"{model_dir}: no config.json; give a directory written by xlre train")
-    config = XlreConfig.from_pretrained(model_dir)
-    if getattr(config, "model_type", None) != "xlre" or not config.encoder:
-        raise EvaluateError(f"{model_dir}: not an xlre model directory (config.json has "
-                            f"model_type {getattr(config, 'model_type', None)!r})")
-    model = XlreModel.from_pretrained(model_dir)
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    try:
+        model, tokenizer = load_model_dir(model_dir)
+    except ModelDirError as exc:
+        raise EvaluateError(str(exc)) from None
     data_config = DataConfig(**model.config.data_config) if model.config.data_config else DataConfig(
         relation_repr=model.config.relation_repr, max_seq_length=model.config.max_seq_length)
     data = build_relation_data(run_dir, tokenizer, data_config, model.config.labels)

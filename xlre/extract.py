@@ -32,7 +32,7 @@ import torch
 
 from alignment.records import TokenizedText
 from alignment.tokenize import Tokenizer
-from xlre.data import Window, plan_windows
+from xlre.data import Window, plan_windows, word_pieces
 from xlre.metrics import bio_to_spans
 from xlre.records import Argument, Evidence, Triple
 
@@ -151,22 +151,15 @@ class Extractor:
         device: str | None = None,
     ) -> Extractor:
         """Load a model directory written by ``xlre train`` (and a KB directory, if given)."""
-        from transformers import AutoTokenizer
+        from xlre.model import ModelDirError, load_model_dir
 
-        from xlre.model import XlreConfig, XlreModel
-
-        model_dir = Path(model_dir)
-        if not (model_dir / "config.json").exists():
-            raise ExtractError(f"{model_dir}: no config.json; give a directory written by "
-                               "xlre train")
-        config = XlreConfig.from_pretrained(model_dir)
-        if getattr(config, "model_type", None) != "xlre" or not config.encoder:
-            raise ExtractError(f"{model_dir}: not an xlre model directory")
-        model = XlreModel.from_pretrained(model_dir)
-        if not (config.entity_head and config.relation_head):
+        try:
+            model, tokenizer = load_model_dir(model_dir)
+        except ModelDirError as exc:
+            raise ExtractError(str(exc)) from None
+        if not (model.config.entity_head and model.config.relation_head):
             raise ExtractError(f"{model_dir}: the model was trained without its entity or "
                                "relation head, so it cannot extract triples")
-        tokenizer = AutoTokenizer.from_pretrained(model_dir)
         if kb is not None and not hasattr(kb, "entities"):
             from xlre.kb import load_kb
 
@@ -224,14 +217,9 @@ class Extractor:
                     sents.append(_Sentence(doc_no, start, tok, doc.lang or UNKNOWN_LANG))
         if not sents:
             return sents
-        words = [list(s.tok.tokens) for s in sents]
-        enc = self.tokenizer(words, is_split_into_words=True, add_special_tokens=False)
         extra = 4 if self.markers else 0
-        for i, s in enumerate(sents):
-            pieces: list[list[int]] = [[] for _ in s.tok.tokens]
-            for tok_id, w in zip(enc["input_ids"][i], enc.word_ids(i), strict=True):
-                if w is not None:
-                    pieces[w].append(tok_id)
+        all_pieces = word_pieces(self.tokenizer, [list(s.tok.tokens) for s in sents])
+        for s, pieces in zip(sents, all_pieces, strict=True):
             s.pieces = pieces
             windows = plan_windows([len(p) for p in pieces], self.max_len - 2 - extra)
             if windows is None:

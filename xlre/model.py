@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -292,6 +293,24 @@ class XlreModel(PreTrainedModel):
             # A batch with nothing to learn still has to touch every parameter under DDP.
             out.loss = hidden.sum() * 0.0
         return out
+
+
+class ModelDirError(ValueError):
+    """A directory is not a model written by ``xlre train``; the message says why."""
+
+
+def load_model_dir(model_dir: str | Path) -> tuple[XlreModel, Any]:
+    """``(model, tokenizer)`` from a directory written by ``xlre train``, checked first."""
+    from transformers import AutoTokenizer
+
+    model_dir = Path(model_dir)
+    if not (model_dir / "config.json").exists():
+        raise ModelDirError(f"{model_dir}: no config.json; give a directory written by xlre train")
+    config = XlreConfig.from_pretrained(model_dir)
+    if getattr(config, "model_type", None) != "xlre" or not config.encoder:
+        raise ModelDirError(f"{model_dir}: not an xlre model directory (config.json has "
+                            f"model_type {getattr(config, 'model_type', None)!r})")
+    return XlreModel.from_pretrained(model_dir), AutoTokenizer.from_pretrained(model_dir)
 
 
 def multilabel_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
