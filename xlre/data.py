@@ -215,6 +215,51 @@ def plan_windows(counts: Sequence[int], budget: int) -> list[Window] | None:
 
 
 # --------------------------------------------------------------------------- features
+@dataclass(frozen=True)
+class EncodedWindow:
+    """The subword ids of one window and where each word (and marker) landed."""
+
+    ids: list[int]
+    first: dict[int, int]   # word -> position of its first subword
+    end: dict[int, int]     # word -> position just after its last subword
+    opened: dict[int, int]  # word -> position of the marker opening an entity there
+
+
+def encode_window(
+    pieces: Sequence[Sequence[int]],
+    win: Window,
+    cls_id: int,
+    sep_id: int,
+    markers: Sequence[tuple[int, int, int, int]] = (),
+) -> EncodedWindow:
+    """``<s>`` + the subwords of words ``[win.ctx_lo, win.ctx_hi)`` + ``</s>``.
+
+    ``markers`` are ``(word_start, word_end, open_id, close_id)``: the marker tokens go
+    before the first and after the last word of that span. Words with no subword are
+    skipped (they get no position).
+    """
+    before: dict[int, list[int]] = defaultdict(list)
+    after: dict[int, list[int]] = defaultdict(list)
+    for start, stop, open_id, close_id in markers:
+        before[start].append(open_id)
+        after[stop - 1].append(close_id)
+    ids = [cls_id]
+    first: dict[int, int] = {}
+    end: dict[int, int] = {}
+    opened: dict[int, int] = {}
+    for w in range(win.ctx_lo, win.ctx_hi):
+        for m in before.get(w, ()):
+            opened.setdefault(w, len(ids))
+            ids.append(m)
+        if pieces[w]:
+            first[w] = len(ids)
+            ids.extend(pieces[w])
+            end[w] = len(ids)
+        ids.extend(after.get(w, ()))
+    ids.append(sep_id)
+    return EncodedWindow(ids, first, end, opened)
+
+
 def word_pieces(tokenizer: Any, words_batch: list[list[str]]) -> list[list[list[int]]]:
     """Subword ids of every word of every sentence, in one tokenizer call.
 
@@ -354,41 +399,21 @@ class Featurizer:
 
     def _sequence(self, words, pieces, word_tags, win: Window, ents, insts,
                   marked: tuple[int, int] | None) -> dict[str, list[Any]]:
-        before: dict[int, list[int]] = defaultdict(list)
-        after: dict[int, list[int]] = defaultdict(list)
+        markers = []
         if marked is not None:
-            h, t = marked
-            for role, idx in (("h", h), ("t", t)):
+            for role, idx in (("h", marked[0]), ("t", marked[1])):
                 typ = entity_type(ents[idx])
-                before[ents[idx]["tok_start"]].append(self.marker_id[f"<{role}:{typ}>"])
-                after[ents[idx]["tok_end"] - 1].append(self.marker_id[f"</{role}:{typ}>"])
-        ids = [self.cls_id]
-        labels = [IGNORE]
-        first_pos: dict[int, int] = {}
-        open_pos: dict[int, int] = {}
-        last_pos: dict[int, int] = {}
-        label_pos, label_word = [], []
-        for w in range(win.ctx_lo, win.ctx_hi):
-            for m in before.get(w, []):
-                open_pos.setdefault(w, len(ids))
-                ids.append(m)
-                labels.append(IGNORE)
-            if pieces[w]:
-                first_pos[w] = len(ids)
-                in_label = win.lab_lo <= w < win.lab_hi
-                for k, p in enumerate(pieces[w]):
-                    ids.append(p)
-                    if k == 0 and in_label:
-                        labels.append(self.bio_id[word_tags[w]])
-                        label_pos.append(len(ids) - 1)
-                        label_word.append(w)
-                    else:
-                        labels.append(IGNORE)
-                last_pos[w] = len(ids)
-            ids.extend(after.get(w, []))
-            labels.extend([IGNORE] * len(after.get(w, [])))
-        ids.append(self.sep_id)
-        labels.append(IGNORE)
+                markers.append((ents[idx]["tok_start"], ents[idx]["tok_end"],
+                                self.marker_id[f"<{role}:{typ}>"],
+                                self.marker_id[f"</{role}:{typ}>"]))
+        enc = encode_window(pieces, win, self.cls_id, self.sep_id, markers)
+        ids = enc.ids
+        labels = [IGNORE] * len(ids)
+        label_word = [w for w in range(win.lab_lo, win.lab_hi) if w in enc.first]
+        label_pos = [enc.first[w] for w in label_word]
+        for w, pos in zip(label_word, label_pos, strict=True):
+            labels[pos] = self.bio_id[word_tags[w]]
+        first_pos, last_pos, open_pos = enc.first, enc.end, enc.opened
 
         def span(idx: int) -> tuple[int, int]:
             s, e = ents[idx]["tok_start"], ents[idx]["tok_end"]

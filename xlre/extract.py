@@ -32,7 +32,7 @@ import torch
 
 from alignment.records import TokenizedText
 from alignment.tokenize import Tokenizer
-from xlre.data import Window, plan_windows, word_pieces
+from xlre.data import EncodedWindow, Window, encode_window, plan_windows, word_pieces
 from xlre.metrics import bio_to_spans
 from xlre.records import Argument, Evidence, Triple
 
@@ -240,31 +240,17 @@ class Extractor:
             mask[i, : len(x)] = 1
         return ids.to(self.device), mask.to(self.device)
 
-    def _window_ids(self, s: _Sentence, win: Window,
-                    marked: tuple[int, int] | None = None) -> tuple[list[int], dict[int, int],
-                                                                    dict[int, int]]:
-        """Subword ids of a window, first/last positions of each word (and markers)."""
-        ids = [self.tokenizer.cls_token_id]
-        first: dict[int, int] = {}
-        end: dict[int, int] = {}
-        before: dict[int, list[int]] = {}
-        after: dict[int, list[int]] = {}
+    def _window(self, s: _Sentence, win: Window,
+                marked: tuple[int, int] | None = None) -> EncodedWindow:
+        """A window of ``s`` as subword ids, with typed markers around ``marked``."""
+        markers = []
         if marked is not None:
             for role, idx in (("h", marked[0]), ("t", marked[1])):
                 a, b, typ = s.entities[idx]
-                before.setdefault(a, []).append(self.marker_id[f"<{role}:{typ}>"])
-                after.setdefault(b - 1, []).append(self.marker_id[f"</{role}:{typ}>"])
-        for w in range(win.ctx_lo, win.ctx_hi):
-            for m in before.get(w, []):
-                first.setdefault(-1 - w, len(ids))  # opening marker position of word w
-                ids.append(m)
-            if s.pieces[w]:
-                first[w] = len(ids)
-                ids.extend(s.pieces[w])
-                end[w] = len(ids)
-            ids.extend(after.get(w, []))
-        ids.append(self.tokenizer.sep_token_id)
-        return ids, first, end
+                markers.append((a, b, self.marker_id[f"<{role}:{typ}>"],
+                                self.marker_id[f"</{role}:{typ}>"]))
+        return encode_window(s.pieces, win, self.tokenizer.cls_token_id,
+                             self.tokenizer.sep_token_id, markers)
 
     @torch.no_grad()
     def _extract_chunk(self, docs: list[Document]) -> Iterator[Triple]:
@@ -276,13 +262,13 @@ class Extractor:
         scored: dict[int, dict[tuple[int, int], list[float]]] = {k: {} for k in range(len(sents))}
         for start in range(0, len(items), self.batch_size):
             batch = items[start:start + self.batch_size]
-            built = [self._window_ids(sents[k], sents[k].windows[w]) for k, w in batch]
-            ids, mask = self._encode([b[0] for b in built])
+            built = [self._window(sents[k], sents[k].windows[w]) for k, w in batch]
+            ids, mask = self._encode([b.ids for b in built])
             hidden = self.model.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
             tags = self.model.entity_classifier(hidden).argmax(-1).cpu()
             for i, (k, w) in enumerate(batch):
                 s, win = sents[k], sents[k].windows[w]
-                _, first, _ = built[i]
+                first = built[i].first
                 words = [x for x in range(win.lab_lo, win.lab_hi) if x in first]
                 seq_tags = [self.bio[int(tags[i, first[x]])] for x in words]
                 for a, b, typ in bio_to_spans(seq_tags):
@@ -315,7 +301,7 @@ class Extractor:
             self._score_window_pooled(s, s.windows[0], built[i], hidden[i], scored[k])
 
     def _score_window_pooled(self, s, win, built, hidden_row, out) -> None:
-        _, first, end = built
+        first, end = built.first, built.end
         pairs = [p for p in self._pairs_in(s, win) if p not in out]
         if not pairs:
             return
@@ -340,8 +326,8 @@ class Extractor:
             for win in s.windows:
                 if not self._pairs_in(s, win):
                     continue
-                built = self._window_ids(s, win)
-                ids, mask = self._encode([built[0]])
+                built = self._window(s, win)
+                ids, mask = self._encode([built.ids])
                 hidden = self.model.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
                 self._score_window_pooled(s, win, built, hidden[0], scored[k])
 
@@ -358,12 +344,12 @@ class Extractor:
         jobs.sort(key=lambda j: -(j[1].ctx_hi - j[1].ctx_lo))
         for start in range(0, len(jobs), self.batch_size):
             batch = jobs[start:start + self.batch_size]
-            built = [self._window_ids(sents[k], win, pair) for k, win, pair in batch]
-            ids, mask = self._encode([b[0] for b in built])
+            built = [self._window(sents[k], win, pair) for k, win, pair in batch]
+            ids, mask = self._encode([b.ids for b in built])
             hidden = self.model.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
-            head = torch.tensor([[b[1][-1 - sents[k].entities[p[0]][0]]] * 2
+            head = torch.tensor([[b.opened[sents[k].entities[p[0]][0]]] * 2
                                  for b, (k, _, p) in zip(built, batch, strict=True)])
-            tail = torch.tensor([[b[1][-1 - sents[k].entities[p[1]][0]]] * 2
+            tail = torch.tensor([[b.opened[sents[k].entities[p[1]][0]]] * 2
                                  for b, (k, _, p) in zip(built, batch, strict=True)])
             head[:, 1] += 1
             tail[:, 1] += 1
