@@ -15,12 +15,12 @@ NAMES = ["Alice Martin", "Bob Stone", "Chloe Durand", "David Klein", "Emma Rossi
          "Farid Haddad", "Greta Lund", "Hugo Petit"]
 CITIES = ["Paris", "Berlin", "Madrid", "Lisbon", "Vienna", "Oslo", "Dublin", "Prague"]
 EN = ["<e1> {n} </e1> lives in <e2> {c} </e2> .", "<e1> {n} </e1> was born in <e2> {c} </e2> .",
-      "Yesterday <e1> {n} </e1> visited <e2> {c} </e2> again ."]
+      "Last year <e1> {n} </e1> moved to <e2> {c} </e2> ."]
 FR = ["<e1> {n} </e1> habite à <e2> {c} </e2> .", "<e1> {n} </e1> est né à <e2> {c} </e2> .",
-      "Hier <e1> {n} </e1> a encore visité <e2> {c} </e2> ."]
+      "L'an dernier <e1> {n} </e1> a déménagé à <e2> {c} </e2> ."]
 
 
-def _write(tmp_path, n=60):
+def _write(tmp_path, n=200):
     rng = random.Random(0)
     en_lines, fr_lines = [], []
     for i in range(n):
@@ -45,7 +45,7 @@ def test_eval_projection_scores_marked_gold(tmp_path, aligner):
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     scores = json.loads(result.stdout)
-    assert scores["pairs"] == 60
+    assert scores["pairs"] == 200
     # Names and cities are written the same in both languages: projection snaps to them.
     assert scores["entity_exact_f1"] > 0.9, scores
     assert 0.9 < scores["pairs_fully_projected"] <= 1.0
