@@ -420,32 +420,41 @@ def _training_progress():
 
 @app.command("train")
 def train_cmd(
-    run: Annotated[Path, typer.Option(help="Annotation run directory (xlre annotate).")],
+    run: Annotated[Path | None, typer.Option(help="Annotation run directory (xlre annotate).")] = None,
+    marked: Annotated[list[str] | None, typer.Option(help="Gold marked-sentence file (KBP37/RELX/SemEval <e1> format) as SPLIT:LANG:PATH, e.g. train:en:kbp37/train.txt; repeatable; alone or with --run.")] = None,
+    skip_bad: Annotated[bool, typer.Option(help="Leave out bad marked records (counted in data_report.json) instead of stopping.")] = False,
     model: Annotated[str, typer.Option(help="Encoder: a Hugging Face name or a local directory.")] = "xlm-roberta-base",
     out: Annotated[Path, typer.Option(help="Model directory to write.")] = Path("model"),
     config: Annotated[Path | None, typer.Option(help="Settings file (TOML with tables train, model and data).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the interrupted run in --out from its newest checkpoint.")] = False,
     overrides: Annotated[list[str] | None, typer.Argument(help="Dotted overrides, e.g. train.epochs=3 model.agreement=false.")] = None,
 ) -> None:
-    """Train the multitask model on a run's distant labels, in both languages.
+    """Train the multitask model on a run's distant labels (both languages) and/or gold
+    marked sentences.
 
     Runs on CPU, one GPU, or many GPUs and machines with
     `accelerate launch -m xlre.cli train ...`.
     """
+    from alignment.errors import CorpusError
     from xlre.data import DataError
+    from xlre.gold import GoldError, MarkedSource
     from xlre.settings import SettingsError, load_settings
     from xlre.train import TrainError, train
 
     _quiet_hf()
     try:
         settings = load_settings(config, overrides or [])
-    except SettingsError as err:
+        sources = [MarkedSource.parse(spec) for spec in marked or []]
+    except (SettingsError, GoldError) as err:
         raise _fail(str(err)) from None
+    if run is None and not sources:
+        raise _fail("give training data: --run RUN_DIR, --marked SPLIT:LANG:PATH, or both")
     bar, update = _training_progress()
     try:
         with bar:
-            metrics = train(run, model, out, settings, resume=resume, progress=update)
-    except (TrainError, DataError, SettingsError, OSError) as err:
+            metrics = train(run, model, out, settings, resume=resume, progress=update,
+                            marked=sources, skip_bad=skip_bad)
+    except (TrainError, DataError, SettingsError, GoldError, CorpusError, OSError) as err:
         raise _fail(str(err)) from None
     from accelerate import PartialState
 
@@ -462,21 +471,32 @@ def train_cmd(
 @app.command("evaluate")
 def evaluate_cmd(
     model: Annotated[Path, typer.Option(help="A model directory written by xlre train.")],
-    run: Annotated[Path, typer.Option(help="Annotation run to evaluate on.")],
+    run: Annotated[Path | None, typer.Option(help="Annotation run to evaluate on.")] = None,
+    marked: Annotated[list[str] | None, typer.Option(help="Gold marked-sentence file as LANG:PATH (every record is evaluated); repeatable; alone or with --run.")] = None,
+    skip_bad: Annotated[bool, typer.Option(help="Leave out bad marked records (counted) instead of stopping.")] = False,
     split: Annotated[str, typer.Option(help="train, dev, test (as the model was trained), or all.")] = "test",
     out: Annotated[Path | None, typer.Option(help="Write metrics JSON and the PR-curve PNG here.")] = None,
     batch_size: Annotated[int, typer.Option(help="Sequences per batch.")] = 64,
 ) -> None:
-    """Entity P/R/F1 per type, relation micro/macro F1 and held-out PR curves, per language."""
+    """Entity P/R/F1 per type, relation micro/macro F1 and held-out PR curves, per language;
+    with --marked also the KBP37/RELX score (F1 per relation type over its two directions,
+    averaged over types)."""
+    from alignment.errors import CorpusError
     from xlre.data import DataError
     from xlre.evaluate import EvaluateError, evaluate_model
+    from xlre.gold import GoldError, MarkedSource
 
     _quiet_hf()
     try:
+        eval_split = "test" if split == "all" else split
+        sources = [MarkedSource.parse(spec, default_split=eval_split) for spec in marked or []]
+        if run is None and not sources:
+            raise EvaluateError("give data to evaluate on: --run RUN_DIR, --marked LANG:PATH, or both")
         with _progress(None, {"eval": "evaluating (sequences)"}) as update:
             result = evaluate_model(model, run, split, out_dir=out, batch_size=batch_size,
-                                    progress=lambda n: update("eval", n))
-    except (EvaluateError, DataError, OSError) as err:
+                                    progress=lambda n: update("eval", n), marked=sources,
+                                    skip_bad=skip_bad)
+    except (EvaluateError, DataError, GoldError, CorpusError, OSError) as err:
         raise _fail(str(err)) from None
     sys.stdout.write(json.dumps(result, indent=2) + "\n")
 

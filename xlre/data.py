@@ -40,6 +40,10 @@ from typing import Any
 
 from xlre.records import NA
 
+#: Bags of gold marked records (xlre.gold) start with this; they are never hashed to a
+#: split or bagged with distant instances.
+GOLD_BAG_PREFIX = "gold:"
+
 logger = logging.getLogger(__name__)
 
 SPLITS = ("train", "dev", "test")
@@ -127,13 +131,22 @@ def scan_run(raw: Any, config: DataConfig) -> tuple[LabelMaps, dict[str, str], d
     relations: set[str] = set()
     pair_split: dict[str, str] = {}
     counts: Counter[str] = Counter()
-    cols = raw.select_columns(["pair_id", "side", "entities", "relations"])
+    fixed_col = "fixed_split" in raw.column_names
+    cols = raw.select_columns(["pair_id", "side", "entities", "relations",
+                               *(["fixed_split"] if fixed_col else [])])
     for batch in cols.iter(batch_size=2048):
-        for pair_id, side, ents, rels in zip(
-            batch["pair_id"], batch["side"], batch["entities"], batch["relations"], strict=True
+        fixed_splits = batch["fixed_split"] if fixed_col else [""] * len(batch["pair_id"])
+        for pair_id, side, ents, rels, fixed in zip(
+            batch["pair_id"], batch["side"], batch["entities"], batch["relations"],
+            fixed_splits, strict=True
         ):
             counts[f"records_{side}"] += 1
             types.update(entity_type(e) for e in ents)
+            if fixed:  # a gold record: the user chose its split
+                pair_split[pair_id] = fixed
+                relations.update(r["relation"] for r in rels if r["relation"] != NA)
+                counts["records_marked"] += 1
+                continue
             best = pair_split.get(pair_id, "train")
             for r in rels:
                 if r["relation"] != NA:
@@ -279,6 +292,11 @@ def word_pieces(tokenizer: Any, words_batch: list[list[str]]) -> list[list[list[
     return out
 
 
+#: Columns only gold (marked) records fill (:mod:`xlre.gold`); a run's records default.
+_OPTIONAL_COLUMNS: dict[str, Any] = {"fixed_split": "", "partial_entities": False,
+                                     "marked_label": ""}
+
+
 @dataclass
 class Featurizer:
     """Turns run records into encoder sequences (a ``datasets.map`` function)."""
@@ -315,16 +333,22 @@ class Featurizer:
                                                   strict=True)):
             words = words_batch[i]
             record = {k: batch[k][i] for k in ("pair_id", "lang", "side", "entities", "relations")}
+            for k, default in _OPTIONAL_COLUMNS.items():
+                record[k] = batch[k][i] if k in batch else default
             self._record(rec_idx, words, pieces, record, out)
         return dict(out)
 
     def _record(self, rec_idx: int, words: list[str], pieces: list[list[int]],
                 rec: dict[str, Any], out: dict[str, list[Any]]) -> None:
-        split = self.pair_split.get(rec["pair_id"], "train")
+        fixed = rec["fixed_split"]
+        split = fixed or self.pair_split.get(rec["pair_id"], "train")
+        partial = rec["partial_entities"]
         ents = rec["entities"]
-        word_tags = ["O"] * len(words)
+        # Partial entities (gold marked sentences): unmarked mentions are not "O", so the
+        # record has no entity labels at all.
+        word_tags: list[str | None] = [None if partial else "O"] * len(words)
         overlaps = 0
-        for e in ents:
+        for e in [] if partial else ents:
             s, t = e["tok_start"], e["tok_end"]
             if any(tag != "O" for tag in word_tags[s:t]):
                 overlaps += 1
@@ -335,7 +359,7 @@ class Featurizer:
             word_tags[s] = f"B-{typ}"
             for k in range(s + 1, t):
                 word_tags[k] = f"I-{typ}"
-        gold = [(e["tok_start"], e["tok_end"], entity_type(e)) for e in ents]
+        gold = [] if partial else [(e["tok_start"], e["tok_end"], entity_type(e)) for e in ents]
         # Instances: relations grouped by (head, tail).
         grouped: dict[tuple[int, int], dict[str, Any]] = {}
         dropped_split = unknown = 0
@@ -344,7 +368,7 @@ class Featurizer:
                 unordered_key(r["bag"]), self.config.dev_fraction, self.config.test_fraction,
                 self.config.split_seed,
             )
-            if pair_split != split:
+            if pair_split != split and not fixed:
                 dropped_split += 1
                 continue
             inst = grouped.setdefault((r["head"], r["tail"]), {"bag": r["bag"], "labels": set()})
@@ -357,7 +381,7 @@ class Featurizer:
         extra = 4 if self.config.relation_repr == "markers" else 0
         windows = plan_windows(counts, self.config.max_seq_length - 2 - extra)
         base = {"record": rec_idx, "pair_id": rec["pair_id"], "lang": rec["lang"],
-                "side": rec["side"], "split": split}
+                "side": rec["side"], "split": split, "gold_label": rec["marked_label"]}
         if windows is None:
             self._emit_counts(out, base, unfittable=1, dropped_split=dropped_split,
                               dropped_far=len(grouped), unknown=unknown, overlaps=overlaps)
@@ -387,15 +411,20 @@ class Featurizer:
                 continue
             # Markers: the plain sentence carries the entity labels (extraction tags plain
             # text), then one marked copy per pair carries the relation, no entity labels.
-            seq = self._sequence(words, pieces, word_tags, win, ents, [], None)
-            self._emit(out, common, seq, first, dropped_split, dropped_far, unknown, overlaps)
-            first = False
+            # A record with partial entities has no entity labels: no plain copy then,
+            # unless it has no pair either (its counts need a row).
+            if not partial or not insts:
+                seq = self._sequence(words, pieces, word_tags, win, ents, [], None)
+                self._emit(out, common, seq, first, dropped_split, dropped_far, unknown,
+                           overlaps)
+                first = False
             for inst in insts:
                 seq = self._sequence(words, pieces, word_tags, win, ents, [inst], inst[0])
                 seq["entity_labels"] = [IGNORE] * len(seq["entity_labels"])
                 seq["label_pos"], seq["label_word"] = [], []
                 self._emit(out, common, seq, first, dropped_split, dropped_far, unknown,
                            overlaps)
+                first = False
 
     def _sequence(self, words, pieces, word_tags, win: Window, ents, insts,
                   marked: tuple[int, int] | None) -> dict[str, list[Any]]:
@@ -409,10 +438,11 @@ class Featurizer:
         enc = encode_window(pieces, win, self.cls_id, self.sep_id, markers)
         ids = enc.ids
         labels = [IGNORE] * len(ids)
-        label_word = [w for w in range(win.lab_lo, win.lab_hi) if w in enc.first]
+        label_word = [w for w in range(win.lab_lo, win.lab_hi)
+                      if w in enc.first and word_tags[w] is not None]
         label_pos = [enc.first[w] for w in label_word]
         for w, pos in zip(label_word, label_pos, strict=True):
-            labels[pos] = self.bio_id[word_tags[w]]
+            labels[pos] = self.bio_id[word_tags[w]]  # type: ignore[index]
         first_pos, last_pos, open_pos = enc.first, enc.end, enc.opened
 
         def span(idx: int) -> tuple[int, int]:
@@ -490,15 +520,61 @@ class RelationData:
     report: dict[str, Any]
 
 
+RUN_COLUMNS = ("pair_id", "side", "lang", "tokens", "entities", "relations")
+
+
+def load_sources(
+    run_dir: Path | str | None,
+    marked: Sequence[Any] = (),
+    skip_bad: bool = False,
+    main_process_first: Any = None,
+) -> tuple[Any, dict[str, Any]]:
+    """The records of an annotation run and/or gold marked files, as one dataset.
+
+    ``marked`` holds :class:`xlre.gold.MarkedSource` items. Returns ``(raw, report)``;
+    ``report`` says per marked file how many records were read and skipped.
+    """
+    import contextlib
+
+    import datasets
+
+    from xlre.annotate import load_run
+    from xlre.gold import gold_dataset, read_sources
+
+    if run_dir is None and not marked:
+        raise DataError("no training data: give an annotation run, marked files, or both")
+    guard = main_process_first or contextlib.nullcontext
+    run = None
+    if run_dir is not None:
+        with guard():
+            run = load_run(run_dir)
+        if len(run) == 0:
+            raise DataError(f"{run_dir}: the run has no records")
+    if not marked:
+        return run, {}
+    records, report = read_sources(marked, skip_bad=skip_bad)
+    if run is None:
+        return gold_dataset(records), {"marked": report}
+    run = run.select_columns(list(RUN_COLUMNS))
+    for name, default in _OPTIONAL_COLUMNS.items():
+        run = run.add_column(name, [default] * len(run))
+    gold = gold_dataset(records, run.features)
+    return datasets.concatenate_datasets([run, gold]), {"marked": report}
+
+
 def build_relation_data(
-    run_dir: Path | str,
+    run_dir: Path | str | None,
     tokenizer: Any,
     config: DataConfig,
     labels: LabelMaps | None = None,
     main_process_first: Any = None,
     num_proc: int | None = None,
+    marked: Sequence[Any] = (),
+    skip_bad: bool = False,
 ) -> RelationData:
-    """Sequences for every split of the run in ``run_dir`` (see the module docstring).
+    """Sequences for every split of the run in ``run_dir`` (see the module docstring),
+    plus the gold marked files ``marked`` (:class:`xlre.gold.MarkedSource`, each in the
+    split it names); ``run_dir`` may be ``None`` when marked files are given.
 
     ``labels`` are the run's own when ``None`` (training a new model), or a trained
     model's (evaluating): relations the model does not know are then counted and treated
@@ -510,19 +586,15 @@ def build_relation_data(
 
     import datasets
 
-    from xlre.annotate import load_run
-
     guard = main_process_first or contextlib.nullcontext
-    with guard():
-        raw = load_run(run_dir)
-    if len(raw) == 0:
-        raise DataError(f"{run_dir}: the run has no records")
+    raw, source_report = load_sources(run_dir, marked, skip_bad, main_process_first)
+    where = run_dir if run_dir is not None else ", ".join(str(m.path) for m in marked)
     run_labels, pair_split, counts = scan_run(raw, config)
     if labels is None:
         labels = run_labels
         if not labels.relations:
             raise DataError(
-                f"{run_dir}: no sentence got a KB relation (every pair is NA); a relation "
+                f"{where}: no sentence got a relation (every pair is NA); a relation "
                 "model cannot learn from that. Check that the KB facts connect entities "
                 "the corpus mentions together"
             )
@@ -534,6 +606,7 @@ def build_relation_data(
             new_fingerprint=_fingerprint(raw, tokenizer, labels, config),
         )
     report = dict(counts)
+    report.update(source_report)
     totals = {name: 0 for name in COUNT_COLUMNS.values()}
     for batch in seqs.select_columns(list(COUNT_COLUMNS)).iter(batch_size=4096):
         for col, name in COUNT_COLUMNS.items():
@@ -633,6 +706,16 @@ class TrainUnits:
                 self.units.append((None, [(pair_id, insts, rows)]))
         else:
             with_instances: set[int] = set()
+            # Gold instances (each its own bag) train sentence by sentence: both ordered
+            # pairs of a marked sentence in one unit, so the sentence is encoded once.
+            gold_units: dict[str, list[tuple[int, int]]] = defaultdict(list)
+            for bag in sorted(b for b in bag_members if b.startswith(GOLD_BAG_PREFIX)):
+                for pair_id, insts in bag_members.pop(bag).items():
+                    gold_units[pair_id].extend(insts)
+            for pair_id, insts in gold_units.items():
+                rows = sorted({r for r, _ in insts})
+                with_instances.update(rows)
+                self.units.append((None, [(pair_id, sorted(insts), rows)]))
             for bag in sorted(bag_members):
                 groups = []
                 for pair_id in sorted(bag_members[bag]):

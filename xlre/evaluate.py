@@ -17,16 +17,18 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from xlre.data import Collator, EpochSampler, LabelMaps
+from xlre.gold import bag_direction, parse_label
 from xlre.metrics import (
     PRCurve,
     bio_to_spans,
+    directed_type_scores,
     entity_scores,
     heldout_pr,
     plot_pr_curves,
@@ -119,8 +121,12 @@ def evaluate_split(
     bio = labels.bio
     meta = seqs.select_columns([
         "record", "window", "lang", "label_word", "gold_start", "gold_end", "gold_type",
-        "inst_bag", "inst_labels",
+        "inst_bag", "inst_labels", *(["gold_label"] if "gold_label" in seqs.column_names else []),
     ])
+    # Gold marked sentences: per (lang, record) the gold directed label and the best
+    # (probability, relation, direction) over both ordered pairs.
+    marked_gold: dict[str, dict[int, str]] = defaultdict(dict)
+    marked_best: dict[str, dict[int, tuple[float, int, str]]] = defaultdict(dict)
     ent_gold: dict[str, list[list[tuple[int, int, str]]]] = defaultdict(list)
     ent_pred: dict[str, list[list[tuple[int, int, str]]]] = defaultdict(list)
     rel_gold: dict[str, list[set[str]]] = defaultdict(list)
@@ -133,7 +139,7 @@ def evaluate_split(
         lang = m["lang"]
         # Markers give one sequence per pair: score entities once per record window.
         key = (m["record"], m["window"])
-        if key not in seen_windows and cfg.entity_head:
+        if key not in seen_windows and cfg.entity_head and (m["label_word"] or m["gold_start"]):
             seen_windows.add(key)
             words = m["label_word"]
             spans = bio_to_spans([bio[t] for t in res["tags"]])
@@ -142,8 +148,20 @@ def evaluate_split(
             for lg in (lang, ALL):
                 ent_gold[lg].append(gold)
                 ent_pred[lg].append(pred)
+        if m.get("gold_label"):
+            # Registered even with no instance (a pair too far apart for one window): such
+            # a sentence counts as predicted ``no_relation``, never as left out.
+            for lg in (lang, ALL):
+                marked_gold[lg].setdefault(m["record"], m["gold_label"])
         for k, (bag, gold_ids) in enumerate(zip(m["inst_bag"], m["inst_labels"], strict=True)):
             probs = res["probs"][k]
+            direction = bag_direction(bag)
+            if direction is not None and probs:
+                best = max(range(len(probs)), key=probs.__getitem__)
+                for lg in (lang, ALL):
+                    prev = marked_best[lg].get(m["record"])
+                    if prev is None or probs[best] > prev[0]:
+                        marked_best[lg][m["record"]] = (probs[best], best, direction)
             gold_rel = {labels.relations[g] for g in gold_ids}
             pred_rel = {labels.relations[r] for r, p in enumerate(probs) if p >= threshold}
             for lg in (lang, ALL):
@@ -182,8 +200,37 @@ def evaluate_split(
             out["precision_at"] = {f"P@{n}": v for n, v in curve.precision_at.items()}
             out["bags"] = len(bag_gold[lg])
             out["bag_facts"] = curve.n_gold
+        if marked_gold.get(lg):
+            out.update(_marked_metrics(marked_gold[lg], marked_best[lg], labels, threshold))
         metrics[lg] = out
     return metrics, curves
+
+
+MARKED_THRESHOLDS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9)
+
+
+def _marked_metrics(gold: dict[int, str], best: dict[int, tuple[float, int, str]],
+                    labels: LabelMaps, threshold: float) -> dict[str, Any]:
+    """The KBP37 / RELX score (:func:`xlre.metrics.directed_type_scores`) of the gold
+    marked sentences: each gets the best-scoring relation and direction over its two
+    ordered pairs, or ``no_relation`` when that scores below the threshold. Also the
+    score at other thresholds (``marked_f1_at_threshold``), to choose one on dev."""
+    negative = "no_relation"
+    gold_labels, scored = [], []
+    for record, label in sorted(gold.items()):
+        rel, direction = parse_label(label)
+        gold_labels.append(negative if rel == labels.na else f"{rel}({direction[:2]},{direction[2:]})")
+        p, r, d = best.get(record, (0.0, 0, ""))
+        scored.append((p, f"{labels.relations[r]}({d[:2]},{d[2:]})" if d else negative))
+
+    def score(t: float) -> dict[str, Any]:
+        return directed_type_scores(gold_labels, [lab if p >= t else negative for p, lab in scored],
+                                    negative)
+
+    scores = score(threshold)
+    return {"marked_f1": scores["macro_f1"], "marked_micro_f1": scores["micro"].f1,
+            "marked_per_type": to_jsonable(scores["per_type"]), "marked_sentences": len(gold),
+            "marked_f1_at_threshold": {f"{t:g}": score(t)["macro_f1"] for t in MARKED_THRESHOLDS}}
 
 
 def _bag_scores(model: Any, lang: str, bag_reprs, bag_best, labels: LabelMaps):
@@ -215,7 +262,7 @@ def _bag_scores(model: Any, lang: str, bag_reprs, bag_best, labels: LabelMaps):
 
 def headline(metrics: dict[str, dict[str, Any]]) -> dict[str, dict[str, float]]:
     """The four figures the issue asks for, per language."""
-    keys = ("relation_micro_f1", "relation_macro_f1", "entity_f1", "pr_auc")
+    keys = ("relation_micro_f1", "relation_macro_f1", "entity_f1", "pr_auc", "marked_f1")
     return {lg: {k: m[k] for k in keys if k in m} for lg, m in metrics.items()}
 
 
@@ -231,13 +278,17 @@ class EvaluateError(RuntimeError):
 
 def evaluate_model(
     model_dir: Path | str,
-    run_dir: Path | str,
+    run_dir: Path | str | None,
     split: str = "test",
     out_dir: Path | str | None = None,
     batch_size: int = 64,
     progress: Callable[[int], None] | None = None,
+    marked: Sequence[Any] = (),
+    skip_bad: bool = False,
 ) -> dict[str, Any]:
-    """Evaluate the model in ``model_dir`` on ``split`` of the run in ``run_dir``.
+    """Evaluate the model in ``model_dir`` on ``split`` of the run in ``run_dir`` and on
+    the gold marked files ``marked`` (:class:`xlre.gold.MarkedSource`; those in another
+    split than ``split`` are not scored, and ``all`` takes them all).
 
     The split is rebuilt with the model's own data settings (the same seed and
     fractions), so ``test`` is the held-out part of the run it was trained on; ``all``
@@ -259,7 +310,8 @@ def evaluate_model(
         raise EvaluateError(str(exc)) from None
     data_config = DataConfig(**model.config.data_config) if model.config.data_config else DataConfig(
         relation_repr=model.config.relation_repr, max_seq_length=model.config.max_seq_length)
-    data = build_relation_data(run_dir, tokenizer, data_config, model.config.labels)
+    data = build_relation_data(run_dir, tokenizer, data_config, model.config.labels,
+                               marked=marked, skip_bad=skip_bad)
     if split == "all":
         seqs = datasets.concatenate_datasets([data.splits[s] for s in SPLITS])
     else:
@@ -273,7 +325,9 @@ def evaluate_model(
     model.to(device)
     metrics, curves = evaluate_split(model, seqs, model.config.labels, tokenizer.pad_token_id,
                                      batch_size, None, progress)
-    result = {"split": split, "model": str(model_dir), "run": str(run_dir),
+    result = {"split": split, "model": str(model_dir),
+              "run": str(run_dir) if run_dir is not None else None,
+              "marked": [m.describe() for m in marked],
               "data_report": data.report, "metrics": to_jsonable(metrics)}
     if out_dir is not None:
         out_dir = Path(out_dir)

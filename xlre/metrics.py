@@ -259,6 +259,41 @@ def relation_scores(
     return {"micro": micro, "macro_f1": macro_f1, "per_relation": per_relation}
 
 
+def directed_type_scores(
+    gold: Sequence[str], pred: Sequence[str], negative: str = "no_relation"
+) -> dict[str, Any]:
+    """The KBP37 / RELX relation score: one directed label per sentence.
+
+    Labels look like ``per:employee_of(e1,e2)``; ``negative`` means no relation. For each
+    relation type (the label without its direction), precision, recall and F1 are micro
+    over its two directed labels: a prediction is correct only with the right type *and*
+    direction. ``macro_f1`` is the mean F1 over the types with gold support.
+
+    Returns ``{"macro_f1": float, "micro": PRF, "per_type": {type: PRF}}``.
+    """
+    _check_same_length(gold, pred, "sentences")
+
+    def rel_type(label: str) -> str:
+        return label.split("(", 1)[0]
+
+    n_gold: dict[str, int] = {}
+    n_pred: dict[str, int] = {}
+    n_correct: dict[str, int] = {}
+    for g, p in zip(gold, pred, strict=True):
+        if g != negative:
+            n_gold[rel_type(g)] = n_gold.get(rel_type(g), 0) + 1
+        if p != negative:
+            n_pred[rel_type(p)] = n_pred.get(rel_type(p), 0) + 1
+            if p == g:
+                n_correct[rel_type(p)] = n_correct.get(rel_type(p), 0) + 1
+    types = sorted(set(n_gold) | set(n_pred))
+    per_type = {t: prf(n_correct.get(t, 0), n_pred.get(t, 0), n_gold.get(t, 0)) for t in types}
+    micro = prf(sum(n_correct.values()), sum(n_pred.values()), sum(n_gold.values()))
+    supported = [s.f1 for s in per_type.values() if s.support > 0]
+    return {"macro_f1": float(np.mean(supported)) if supported else 0.0, "micro": micro,
+            "per_type": per_type}
+
+
 # ---------------------------------------------------------------------- held-out PR
 
 

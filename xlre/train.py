@@ -29,7 +29,7 @@ import math
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,9 +43,11 @@ from xlre.data import (
     RelationData,
     TrainUnits,
     build_relation_data,
+    load_sources,
     scan_run,
 )
 from xlre.evaluate import ALL, evaluate_split, headline, write_pr_png
+from xlre.gold import MarkedSource
 from xlre.metrics import to_jsonable
 from xlre.settings import Settings
 
@@ -80,11 +82,15 @@ class TrainerState:
 
 
 def dev_score(metrics: dict[str, dict[str, Any]]) -> float:
-    """Early-stopping score: the mean over languages of relation micro-F1 (entity F1
-    when the relation head is off)."""
+    """Early-stopping score: the mean over languages of the gold marked sentences' F1
+    when the dev split has any (gold beats distant labels for choosing a model), else of
+    relation micro-F1 (entity F1 when the relation head is off)."""
     langs = [m for lg, m in metrics.items() if lg != ALL]
     if not langs:
         return 0.0
+    marked = [m["marked_f1"] for m in langs if "marked_f1" in m]
+    if marked:
+        return sum(marked) / len(marked)
     key = "relation_micro_f1" if all("relation_micro_f1" in m for m in langs) else "entity_f1"
     return sum(m.get(key, 0.0) for m in langs) / len(langs)
 
@@ -137,7 +143,7 @@ def _param_groups(model: Any, settings: Settings) -> list[dict[str, Any]]:
     ]
 
 
-def _check_resume(out_dir: Path, settings: Settings, model_name: str, run_dir: str) -> None:
+def _check_resume(out_dir: Path, settings: Settings, inputs: dict[str, Any]) -> None:
     saved = out_dir / "train.toml"
     if not saved.exists():
         raise TrainError(f"{out_dir}: nothing to resume (no train.toml); start without --resume")
@@ -155,22 +161,27 @@ def _check_resume(out_dir: Path, settings: Settings, model_name: str, run_dir: s
             "resume with the same settings (only train.stop_after_steps may change)"
         )
     meta = json.loads((out_dir / "train_inputs.json").read_text(encoding="utf-8"))
-    if meta != {"model": model_name, "run": run_dir}:
+    meta.setdefault("marked", [])
+    if meta != inputs:
         raise TrainError(
-            f"{out_dir}: the interrupted run trained {meta['model']} on {meta['run']}; resume "
-            "with the same --model and --run"
+            f"{out_dir}: the interrupted run trained {meta['model']} on run {meta['run']} "
+            f"and marked files {meta['marked']}; resume with the same --model, --run and "
+            "--marked"
         )
 
 
 def train(
-    run_dir: Path | str,
+    run_dir: Path | str | None,
     model_name_or_path: str,
     out_dir: Path | str,
     settings: Settings,
     resume: bool = False,
     progress: ProgressFn | None = None,
+    marked: Sequence[MarkedSource] = (),
+    skip_bad: bool = False,
 ) -> dict[str, Any]:
-    """Train a model on the run in ``run_dir``; return ``metrics.json``'s content.
+    """Train a model on the run in ``run_dir`` and/or the gold marked files ``marked``
+    (each in the split it names); return ``metrics.json``'s content.
 
     ``model_name_or_path`` is a Hugging Face encoder (hub name or local directory).
     """
@@ -179,13 +190,17 @@ def train(
     from torch.utils.data import DataLoader
     from transformers import AutoTokenizer, get_linear_schedule_with_warmup
 
-    from xlre.annotate import load_run
     from xlre.model import XlreModel
 
-    run_dir, out_dir = Path(run_dir), Path(out_dir)
+    run_dir = Path(run_dir) if run_dir is not None else None
+    out_dir = Path(out_dir)
+    where = run_dir if run_dir is not None else ", ".join(str(m.path) for m in marked)
+    inputs = {"model": str(model_name_or_path),
+              "run": str(run_dir) if run_dir is not None else None,
+              "marked": [m.describe() for m in marked]}
     tcfg = settings.train
     if resume:
-        _check_resume(out_dir, settings, str(model_name_or_path), str(run_dir))
+        _check_resume(out_dir, settings, inputs)
     elif (out_dir / "train.toml").exists() and latest_checkpoint(out_dir) is not None:
         raise TrainError(
             f"{out_dir} holds an earlier training run; pass --resume to continue it, or "
@@ -215,16 +230,16 @@ def train(
         tokenizer = AutoTokenizer.from_pretrained(str(model_name_or_path))
     except OSError as exc:
         raise load_error(exc) from None
-    with accelerator.main_process_first():
-        raw = load_run(run_dir)
+    raw, _ = load_sources(run_dir, marked, skip_bad, accelerator.main_process_first)
     labels, _, _ = scan_run(raw, settings.data)
+    del raw
     if not labels.relations and settings.model.relation_head:
         raise TrainError(
-            f"{run_dir}: no sentence got a KB relation, so the relation head has nothing to "
+            f"{where}: no sentence has a relation, so the relation head has nothing to "
             "learn; check the run (xlre runs show) or set model.relation_head=false"
         )
     head_settings = asdict(settings.model)
-    head_settings["relation_names"] = relation_names(run_dir)
+    head_settings["relation_names"] = relation_names(run_dir) if run_dir is not None else {}
     try:
         model, tokenizer = XlreModel.from_encoder(
             str(model_name_or_path), labels, tokenizer=tokenizer,
@@ -234,6 +249,8 @@ def train(
         )
     except OSError as exc:
         raise load_error(exc) from None
+    if tcfg.freeze_word_embeddings:
+        model.encoder.get_input_embeddings().weight.requires_grad_(False)
     max_len = _encoder_max_tokens(model)
     if settings.data.max_seq_length > max_len:
         raise TrainError(
@@ -241,14 +258,15 @@ def train(
             f"most {max_len} tokens; set data.max_seq_length={max_len} or less"
         )
     data = build_relation_data(run_dir, tokenizer, settings.data, labels,
-                               main_process_first=accelerator.main_process_first)
+                               main_process_first=accelerator.main_process_first,
+                               marked=marked, skip_bad=skip_bad)
     if len(data.splits["train"]) == 0:
-        raise TrainError(f"{run_dir}: the train split is empty; lower data.dev_fraction and "
-                         "data.test_fraction")
+        raise TrainError(f"{where}: the train split is empty; lower data.dev_fraction and "
+                         "data.test_fraction, or give a train:LANG:PATH marked file")
     if main:
         (out_dir / "train.toml").write_text(settings.to_toml(), encoding="utf-8")
         (out_dir / "train_inputs.json").write_text(
-            json.dumps({"model": str(model_name_or_path), "run": str(run_dir)}) + "\n",
+            json.dumps(inputs) + "\n",
             encoding="utf-8")
         (out_dir / "data_report.json").write_text(
             json.dumps(data.report, indent=2) + "\n", encoding="utf-8")
