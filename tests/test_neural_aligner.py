@@ -211,3 +211,22 @@ def test_strings_instead_of_tokens_are_refused(tiny_dir: Path) -> None:
     aligner = NeuralAligner(str(tiny_dir), layer=LAYER, device="cpu")
     with pytest.raises(ValueError, match="sequence of tokens"):
         aligner.align(["the cat"], [["le", "chat"]])
+
+
+def test_family_defaults_pick_layer_and_token_level(tiny_dir: Path) -> None:
+    from types import SimpleNamespace
+
+    from alignment.aligners.neural import family_defaults
+
+    e5_small = SimpleNamespace(num_hidden_layers=12, hidden_size=384)
+    assert family_defaults(e5_small) == {"layer": 7, "token_level": "word"}
+    base = SimpleNamespace(num_hidden_layers=12, hidden_size=768)
+    assert family_defaults(base) == {"layer": 8, "token_level": "subword"}
+    large = SimpleNamespace(num_hidden_layers=24, hidden_size=1024)
+    assert family_defaults(large)["layer"] == 16
+    # The tiny test encoder (4 layers, 32 wide): two thirds of its depth, subword level;
+    # explicit settings win.
+    aligner = NeuralAligner(str(tiny_dir), device="cpu")
+    assert (aligner.layer, aligner.token_level) == (3, "subword")
+    aligner = NeuralAligner(str(tiny_dir), layer=1, token_level="word", device="cpu")
+    assert (aligner.layer, aligner.token_level) == (1, "word")

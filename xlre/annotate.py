@@ -35,7 +35,7 @@ import platform
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +81,9 @@ class AnnotateConfig:
     extra_corpora: tuple[str, ...] = ()
     priors: str | None = None
     model: str = "xlm-roberta-base"
-    layer: int = 8
+    #: Encoder layer of the neural aligner; ``None``: the encoder family's default
+    #: (:func:`alignment.aligners.neural.family_defaults`), resolved when the run starts.
+    layer: int | None = None
     confident: float = 0.8
     ner: tuple[str, ...] = ()
     na_ratio: float = 1.0
@@ -370,6 +372,19 @@ def _load_ner(models: tuple[str, ...]) -> dict[str, Any]:
     return out
 
 
+def _family_layer(model: str) -> int:
+    """The neural aligner's default layer for ``model`` (written into the run's config)."""
+    from transformers import AutoConfig
+
+    from alignment.aligners.neural import family_defaults
+
+    try:
+        return int(family_defaults(AutoConfig.from_pretrained(model))["layer"])
+    except OSError as err:
+        raise RunError(f"cannot read the encoder config of {model!r}: {err}. Fix: give "
+                       "--model a local encoder directory") from None
+
+
 def _make_aligner(config: AnnotateConfig) -> WordAligner:
     if config.aligner == "eflomal":
         return get_aligner("eflomal", symmetrize_method=config.symmetrize,
@@ -452,9 +467,11 @@ def _check_resume(run_dir: Path, config: AnnotateConfig, resume: bool) -> None:
         )
     old = json.loads(cfg_path.read_text(encoding="utf-8"))
     new = asdict(config)
-    # A field added after the run was made counts as its default.
+    # A field added after the run was made counts as its default; the neural aligner's
+    # settings do not matter to an eflomal run.
     defaults = {f.name: f.default for f in fields(AnnotateConfig)}
-    diff = [k for k in new if k not in AnnotateConfig.RESUMABLE_FIELDS
+    unused = ("model", "layer", "confident") if config.aligner == "eflomal" else ()
+    diff = [k for k in new if k not in AnnotateConfig.RESUMABLE_FIELDS and k not in unused
             and json.dumps(old.get(k, defaults[k])) != json.dumps(new[k])]
     if diff:
         raise RunError(
@@ -493,6 +510,8 @@ def annotate(config: AnnotateConfig, resume: bool = False, progress: ProgressFn 
     """Run (or resume) an annotation run; returns the manifest (also written to disk)."""
     global _WORKER
     config.validate()
+    if config.layer is None and config.aligner in ("simalign", "combined"):
+        config = replace(config, layer=_family_layer(config.model))
     start = time.perf_counter()
     run_dir = Path(config.out)
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -194,6 +194,27 @@ _LINKERS = {"argmax": argmax_links, "itermax": itermax_links, "match": match_lin
 
 
 # ---------------------------------------------------------------------- the aligner
+#: Defaults by encoder shape ``(num_hidden_layers, hidden_size)``, measured on the
+#: Hansards EN-FR gold (scripts/bench_simalign_aer.py, BENCHMARKS.md): for the 12-layer,
+#: 384-wide family (multilingual-e5-small, Multilingual-MiniLM-L12-H384) word-level
+#: argmax at layer 7 had the lowest AER (0.0660; layer 8: 0.0712, subword level at layer
+#: 7: 0.0737).
+FAMILY_DEFAULTS: dict[tuple[int, int], dict[str, Any]] = {
+    (12, 384): {"layer": 7, "token_level": "word"},
+}
+
+
+def family_defaults(config: Any) -> dict[str, Any]:
+    """Layer and token level for an encoder config: measured ones for the shapes in
+    :data:`FAMILY_DEFAULTS`, else simalign's choice (layer 8 of 12, subword level),
+    scaled to the encoder's depth (two thirds of its layers)."""
+    n_layers = int(getattr(config, "num_hidden_layers", 12))
+    hidden = int(getattr(config, "hidden_size", 0))
+    measured = FAMILY_DEFAULTS.get((n_layers, hidden))
+    if measured is not None:
+        return dict(measured)
+    return {"layer": max(1, round(n_layers * 2 / 3)), "token_level": "subword"}
+
 
 
 class NeuralAligner(WordAligner):
@@ -203,11 +224,13 @@ class NeuralAligner(WordAligner):
         model: encoder name on the Hugging Face hub, or a local directory, loaded with
             ``AutoTokenizer`` / ``AutoModel``.
         layer: hidden layer whose vectors are compared (0 = embeddings, at most the
-            encoder's ``num_hidden_layers``); simalign's default is 8.
+            encoder's ``num_hidden_layers``); ``None`` picks the encoder family's
+            default (:func:`family_defaults`).
         method: ``argmax``, ``itermax`` or ``match`` (see the module docstring).
         batch_size: sentence pairs per forward pass.
         device: torch device; default ``cuda`` when available, else ``cpu``.
-        token_level: ``subword`` (simalign's ``bpe``) or ``word``.
+        token_level: ``subword`` (simalign's ``bpe``) or ``word``; ``None`` picks the
+            encoder family's default.
         onednn: on the CPU, run the linear layers through oneDNN (see the module
             docstring); no effect on other devices.
 
@@ -225,23 +248,23 @@ class NeuralAligner(WordAligner):
     def __init__(
         self,
         model: str = "xlm-roberta-base",
-        layer: int = 8,
+        layer: int | None = None,
         method: str = "argmax",
         batch_size: int = 32,
         device: str | None = None,
-        token_level: str = "subword",
+        token_level: str | None = None,
         *,
         onednn: bool = True,
     ) -> None:
         if method not in METHODS:
             raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-        if token_level not in TOKEN_LEVELS:
+        if token_level is not None and token_level not in TOKEN_LEVELS:
             raise ValueError(
                 f"unknown token_level {token_level!r}; choose one of {', '.join(TOKEN_LEVELS)}"
             )
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-        if isinstance(layer, bool) or not isinstance(layer, int):
+        if layer is not None and (isinstance(layer, bool) or not isinstance(layer, int)):
             raise ValueError(f"layer must be an integer, got {layer!r}")
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -254,7 +277,6 @@ class NeuralAligner(WordAligner):
 
         self.model_name = str(model)
         self.method = method
-        self.token_level = token_level
         self.batch_size = batch_size
         self._tokenizer, self._model = _load(self.model_name)
 
@@ -264,6 +286,10 @@ class NeuralAligner(WordAligner):
                 f"the encoder {self.model_name!r} has no integer num_hidden_layers in its "
                 "config; use an encoder model (BERT, XLM-R and the like)"
             )
+        family = family_defaults(self._model.config)
+        layer = family["layer"] if layer is None else layer
+        self.token_level = family["token_level"] if token_level is None else token_level
+        token_level = self.token_level
         if not 0 <= layer <= n_layers:
             raise ValueError(
                 f"layer {layer} is out of range for {self.model_name!r}, which has "
