@@ -54,6 +54,8 @@ from xlre.records import NA, Entity, RelationMention
 
 logger = logging.getLogger(__name__)
 
+ENGINES = ("local", "ray")
+
 SHARD_DIR = "shards"
 LINKS_FILE = "alignment.links"
 PRIORS_FILE = "priors.txt"
@@ -95,6 +97,10 @@ class AnnotateConfig:
     skip_bad: bool = False
     case: str = "smart"
     min_alias_chars: int = 2
+    #: ``local`` (this machine's processes) or ``ray`` (:mod:`xlre.ray_engine`).
+    engine: str = "local"
+    #: Ray cluster to join (``auto``, ``ray://host:10001``); ``None``: a local instance.
+    ray_address: str | None = None
 
     def validate(self) -> None:
         if not 0.0 <= self.na_ratio <= 1.0:
@@ -108,6 +114,10 @@ class AnnotateConfig:
             )
         if self.aligner not in ALIGNERS:
             raise RunError(f"unknown aligner {self.aligner!r}; choose {', '.join(ALIGNERS)}")
+        if self.engine not in ENGINES:
+            raise RunError(f"unknown engine {self.engine!r}; choose {' or '.join(ENGINES)}")
+        if self.ray_address and self.engine != "ray":
+            raise RunError("--ray-address needs --engine ray")
         if not 0 <= self.confident <= 1:
             raise RunError(f"confident must lie in [0, 1], got {self.confident}")
         if self.num_shards > 1 and self.aligner != "simalign" and self.priors is None:
@@ -118,7 +128,7 @@ class AnnotateConfig:
             )
 
     # Fields that may differ between a run and its resumption without changing output.
-    RESUMABLE_FIELDS = ("workers", "skip_bad")
+    RESUMABLE_FIELDS = ("workers", "skip_bad", "engine", "ray_address")
 
 
 # --------------------------------------------------------------------------- records
@@ -557,7 +567,11 @@ def annotate(config: AnnotateConfig, resume: bool = False, progress: ProgressFn 
         if n % config.num_shards == config.shard_index and n not in done
     )
     redone = 0
-    if config.workers == 1:
+    if config.engine == "ray":
+        from xlre.ray_engine import run_shards
+
+        redone = run_shards(config, kb, todo, _write_shard, progress)
+    elif config.workers == 1:
         for _n, stats in map(_work, todo):
             redone += 1
             if progress:

@@ -214,7 +214,9 @@ def annotate_cmd(
     na_ratio: Annotated[float, typer.Option(help="Share of NA entity pairs kept (deterministic sampling).")] = 1.0,
     seed: Annotated[int, typer.Option(help="Seed of NA sampling.")] = 13,
     shard_size: Annotated[int, typer.Option(help="Sentence pairs per output shard.")] = 10000,
-    workers: Annotated[int, typer.Option(help="Worker processes annotating shards.")] = 1,
+    workers: Annotated[int, typer.Option(help="Worker processes annotating shards (with --engine ray and no address: the local Ray instance's CPUs).")] = 1,
+    engine: Annotated[str, typer.Option(help="local (this machine's processes) or ray (shards as Ray tasks; pip install 'xlre[ray]').")] = "local",
+    ray_address: Annotated[str | None, typer.Option(help="--engine ray: the cluster to join (auto, ray://HOST:10001); default: start a local Ray instance.")] = None,
     num_shards: Annotated[int, typer.Option(help="Split the run across this many machines...")] = 1,
     shard_index: Annotated[int, typer.Option(help="...and do this machine's part (0-based).")] = 0,
     case: Annotated[str, typer.Option(help="Alias case policy: smart, exact or ignore.")] = "smart",
@@ -233,7 +235,8 @@ def annotate_cmd(
         priors=str(priors) if priors else None, model=model, layer=layer, confident=confident,
         ner=tuple(ner or ()), na_ratio=na_ratio,
         seed=seed, shard_size=shard_size, workers=workers, num_shards=num_shards,
-        shard_index=shard_index, skip_bad=skip_bad, case=case,
+        shard_index=shard_index, skip_bad=skip_bad, case=case, engine=engine,
+        ray_address=ray_address,
     )
     try:
         from alignment.corpus import count_lines

@@ -1,0 +1,155 @@
+"""Annotation shards as Ray tasks: ``xlre annotate --engine ray [--ray-address ADDR]``.
+
+The driver (the machine that runs ``xlre annotate``) reads the corpus, cuts it into the
+same shards as the local engine and submits each as a Ray task; it also writes every
+shard file and the manifest, exactly as the local engine does, so the run directory,
+``--resume`` and the records are the same whichever engine made them.
+
+* **Shared once, not rebuilt per task.** The knowledge base goes into Ray's object store
+  once (``ray.put``); each Ray worker process fetches it and builds its annotator
+  (gazetteers, tokenizers, the per-shard aligner) on its first task and keeps it for the
+  next ones. eflomal priors (``--priors``) travel the same way, as bytes, so workers on
+  other machines need no shared file system; whole-corpus eflomal links (a run without
+  ``--priors``) are computed on the driver and each task carries its shard's lines.
+* **Nothing lost, nothing doubled.** A task returns its records to the driver, which
+  writes the shard atomically (temporary file, then rename). A task whose worker dies is
+  retried by Ray (``max_retries``); only a finished task's records are ever written,
+  once, so a retried shard is never doubled. Shards already finished before an
+  interruption are skipped on ``--resume``.
+* At most ``2 x`` the cluster's CPUs shards are in flight, so the driver's memory stays
+  bounded whatever the corpus size.
+
+With no address a local Ray instance is started with ``workers`` CPUs (and shut down
+at the end); ``--ray-address auto`` joins the cluster this machine belongs to.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from xlre.annotate import RunError
+
+logger = logging.getLogger(__name__)
+
+#: A task is retried this many times when its worker dies (then the run fails).
+MAX_RETRIES = 3
+#: Fault injection for tests: ``SHARD_NO:MARKER_PATH`` makes the worker that annotates
+#: shard SHARD_NO die once, after annotating and before handing the records back (the
+#: marker file records that it did).
+FAULT_ENV = "XLRE_FAULT_KILL_SHARD"
+
+_ANNOTATOR: dict[str, Any] = {}
+
+
+class RayEngineError(RunError):
+    """Ray is missing or the cluster cannot be reached; the message says the fix."""
+
+
+def _import_ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise RayEngineError(
+            "--engine ray needs Ray; install it with `pip install 'xlre[ray]'`"
+        ) from None
+    return ray
+
+
+def _worker_annotator(config: Any, kb_box: list[Any], priors_box: list[Any]) -> Any:
+    """This worker's annotator, built on its first task from the shared KB and priors."""
+    import ray
+
+    from xlre.annotate import Annotator
+
+    key = kb_box[0].hex()
+    annotator = _ANNOTATOR.get(key)
+    if annotator is None:
+        kb = ray.get(kb_box[0])
+        if priors_box:
+            fd, path = tempfile.mkstemp(prefix="xlre-priors-")
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(ray.get(priors_box[0]))
+            config = replace(config, priors=path)
+        annotator = Annotator(config, kb)
+        _ANNOTATOR.clear()
+        _ANNOTATOR[key] = annotator
+    return annotator
+
+
+def _maybe_fail(shard_no: int) -> None:
+    spec = os.environ.get(FAULT_ENV)
+    if not spec:
+        return
+    target, _, marker = spec.partition(":")
+    if int(target) == shard_no and not os.path.exists(marker):
+        Path(marker).write_text(f"killed worker {os.getpid()} in shard {shard_no}\n")
+        os._exit(1)
+
+
+def _annotate_task(config: Any, kb_box: list[Any], priors_box: list[Any],
+                   shard_no: int, items: list[Any], link_lines: list[str] | None
+                   ) -> tuple[int, list[dict[str, Any]], dict[str, Any]]:
+    annotator = _worker_annotator(config, kb_box, priors_box)
+    records, stats = annotator.annotate_shard(items, link_lines)
+    _maybe_fail(shard_no)  # the work is done but not yet handed back
+    return shard_no, records, stats.as_dict()
+
+
+def run_shards(
+    config: Any,
+    kb: Any,
+    tasks: Iterator[tuple[int, list[Any], list[str] | None, str]],
+    write_shard: Callable[[Path, int, list[dict[str, Any]], dict[str, Any]], None],
+    progress: Callable[[str, int], None] | None = None,
+) -> int:
+    """Annotate ``tasks`` (the local engine's shard tuples) on Ray; return shards written."""
+    ray = _import_ray()
+    started = False
+    if not ray.is_initialized():
+        try:
+            ray.init(address=config.ray_address, num_cpus=None if config.ray_address
+                     else config.workers, include_dashboard=False, log_to_driver=False,
+                     configure_logging=False)
+        except (ConnectionError, RuntimeError, ValueError) as err:
+            raise RayEngineError(
+                f"cannot start or reach Ray at {config.ray_address or 'a new local instance'}: "
+                f"{err}. Fix: check --ray-address (`ray status` on the head node prints it), "
+                "or leave it out to run on this machine"
+            ) from None
+        started = True
+    try:
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        limit = max(2, 2 * cpus)
+        remote = ray.remote(num_cpus=1, max_retries=MAX_RETRIES)(_annotate_task)
+        kb_box = [ray.put(kb)]
+        priors_box = [ray.put(Path(config.priors).read_bytes())] if config.priors else []
+        logger.info("ray: %d CPUs, at most %d shards in flight", cpus, limit)
+        pending: dict[Any, str] = {}
+        written = 0
+
+        def collect(wait_all: bool) -> None:
+            nonlocal written
+            while pending and (wait_all or len(pending) >= limit):
+                done, _ = ray.wait(list(pending), num_returns=1)
+                shard_dir = pending.pop(done[0])
+                shard_no, records, stats = ray.get(done[0])
+                write_shard(Path(shard_dir), shard_no, records, stats)
+                written += 1
+                if progress:
+                    progress("annotate", stats.get("pairs", 0))
+
+        for shard_no, items, link_lines, shard_dir in tasks:
+            ref = remote.remote(config, kb_box, priors_box, shard_no, items, link_lines)
+            pending[ref] = shard_dir
+            collect(wait_all=False)
+        collect(wait_all=True)
+        return written
+    finally:
+        if started:
+            ray.shutdown()
