@@ -78,15 +78,17 @@ def _weights(model_dir):
     return load_file(model_dir / "model.safetensors")
 
 
-@pytest.mark.parametrize(("accumulate", "every", "stop", "back_to", "epoch_ends"), [
+@pytest.mark.parametrize(("accumulate", "every", "stop", "back_to", "epoch_ends", "extra"), [
     # 3 batches an epoch, one step each: killed after step 5, back to step 4 (epoch 2).
-    (1, 2, 5, 4, [3, 6, 9]),
+    (1, 2, 5, 4, [3, 6, 9], []),
     # Accumulating 2 batches: 2 steps an epoch; killed after 4, back to 3 (mid epoch 2).
-    (2, 1, 4, 3, [2, 4, 6]),
+    (2, 1, 4, 3, [2, 4, 6], []),
+    # Batches grouped by length: the order is still a function of seed and epoch.
+    (1, 2, 5, 4, [3, 6, 9], ["train.group_by_length=true"]),
 ])
 def test_resume_equals_uninterrupted(tmp_path, run_dir, encoder_dir, accumulate, every, stop,
-                                     back_to, epoch_ends):
-    base = [*FAST, "train.epochs=3", "train.batch_size=2",
+                                     back_to, epoch_ends, extra):
+    base = [*FAST, *extra, "train.epochs=3", "train.batch_size=2",
             f"train.checkpoint_every_steps={every}",
             f"train.gradient_accumulation_steps={accumulate}", "train.keep_checkpoints=10"]
     full = tmp_path / "full"
@@ -200,3 +202,23 @@ def test_two_processes_train_and_gather_like_one(tmp_path):
     for lang in ("en", "fr", "all"):
         for key in ("instances", "bags", "relation_micro_f1", "entity_f1", "pr_auc"):
             assert single[lang][key] == pytest.approx(gathered[lang][key]), (lang, key)
+
+
+def test_length_grouped_order():
+    from xlre.data import EpochSampler
+
+    lengths = [(7 * i) % 23 for i in range(40)]
+    sampler = EpochSampler(40, seed=3, lengths=lengths, group_size=8)
+    orders = []
+    for epoch in (0, 1):
+        sampler.set_epoch(epoch)
+        order = list(sampler)
+        assert sorted(order) == list(range(40))
+        for g in range(0, 40, 8):
+            group = [lengths[i] for i in order[g:g + 8]]
+            assert group == sorted(group, reverse=True)
+        assert order == list(sampler)  # a function of seed and epoch
+        orders.append(order)
+    assert orders[0] != orders[1]
+    with pytest.raises(ValueError, match="lengths"):
+        EpochSampler(3, seed=0, lengths=[1, 2])

@@ -732,6 +732,14 @@ class TrainUnits:
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
+    def lengths(self, seqs: Any) -> list[int]:
+        """Per unit, the most subwords of any of its sequences (for length grouping)."""
+        row_len: list[int] = []
+        for batch in seqs.select_columns(["input_ids"]).iter(batch_size=4096):
+            row_len.extend(len(ids) for ids in batch["input_ids"])
+        return [max((row_len[r] for _, _, rows in groups for r in rows), default=0)
+                for _, groups in self.units]
+
     def __len__(self) -> int:
         return len(self.units)
 
@@ -746,12 +754,22 @@ class TrainUnits:
 
 
 class EpochSampler:
-    """A permutation of ``range(n)`` drawn from ``seed`` and the epoch: resumable order."""
+    """A permutation of ``range(n)`` drawn from ``seed`` and the epoch: resumable order.
 
-    def __init__(self, n: int, seed: int, shuffle: bool = True) -> None:
+    With ``lengths`` (one per item) the permutation is cut into groups of
+    ``group_size`` items, each sorted longest first, so consecutive batches hold items of
+    similar length and little of a batch is padding; the groups stay random.
+    """
+
+    def __init__(self, n: int, seed: int, shuffle: bool = True,
+                 lengths: Sequence[int] | None = None, group_size: int = 0) -> None:
+        if lengths is not None and len(lengths) != n:
+            raise ValueError(f"{len(lengths)} lengths for {n} items")
         self.n = n
         self.seed = seed
         self.shuffle = shuffle
+        self.lengths = lengths
+        self.group_size = group_size
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -764,6 +782,10 @@ class EpochSampler:
         order = list(range(self.n))
         if self.shuffle:
             random.Random(f"{self.seed}:order:{self.epoch}").shuffle(order)
+        if self.lengths is not None and self.group_size > 1:
+            lengths = self.lengths
+            order = [i for g in range(0, self.n, self.group_size)
+                     for i in sorted(order[g:g + self.group_size], key=lambda i: -lengths[i])]
         return iter(order)
 
 

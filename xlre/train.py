@@ -61,6 +61,11 @@ STATE_FILE = "trainer_state.json"
 ProgressFn = Callable[[str, int, int], None]
 
 
+#: With ``train.group_by_length``, items are sorted by length within groups of this many
+#: batches.
+LENGTH_GROUP_BATCHES = 50
+
+
 class TrainError(RuntimeError):
     """Training cannot start or go on; the message says why and what to do."""
 
@@ -272,7 +277,10 @@ def train(
             json.dumps(data.report, indent=2) + "\n", encoding="utf-8")
 
     units = TrainUnits(data.splits["train"], tcfg.mil, settings.data.max_bag_pairs, tcfg.seed)
-    sampler = EpochSampler(len(units), tcfg.seed)
+    sampler = EpochSampler(
+        len(units), tcfg.seed,
+        lengths=units.lengths(data.splits["train"]) if tcfg.group_by_length else None,
+        group_size=LENGTH_GROUP_BATCHES * tcfg.batch_size)
     train_dl = DataLoader(
         units, batch_size=tcfg.batch_size, sampler=sampler,
         collate_fn=Collator(data.splits["train"], len(labels.relations), tokenizer.pad_token_id),
