@@ -7,8 +7,9 @@ Rules, applied to one source span ``[s, e)`` of a pair with word links L:
    anchor (see 6) exists, which is then taken (``anchor``).
 3. **Contiguity.** The candidate is the smallest target range covering T. A token
    inside it that is not in T but is linked to a source token *outside* the span
-   belongs to something else, so the span is dropped (``discontiguous``). Unlinked
-   gap tokens (French ``de`` in ``Université de Lyon``) are kept.
+   belongs to something else, so the span is dropped (``discontiguous``), unless an
+   anchor (see 6) holds some of T: it is then snapped to the anchor holding most of T.
+   Unlinked gap tokens (French ``de`` in ``Université de Lyon``) are kept.
 4. **Trimming.** Punctuation-only tokens at either edge of a multi-token candidate
    are trimmed.
 5. **Identical tokens.** Names and numbers are often written the same in both
@@ -92,6 +93,15 @@ def project_span(
     lo, hi = min(inside), max(inside) + 1
     outside = {j for i, j in links if not s <= i < e}
     if any(j in outside and j not in inside for j in range(lo, hi)):
+        # An anchor holding some of the linked tokens is better evidence than the stray
+        # links that broke the range: snap to the one holding most of them.
+        best, most = None, 0
+        for anchor in anchors:
+            held = sum(1 for j in inside if anchor.tok_start <= j < anchor.tok_end)
+            if held > most:
+                best, most = anchor, held
+        if best is not None:
+            return Projection(best, "snapped")
         return Projection(None, "discontiguous")
     while hi - lo > 1 and _is_punct(tgt.tokens[lo]):
         lo += 1

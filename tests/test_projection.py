@@ -21,6 +21,12 @@ def test_projects_min_max_with_unlinked_gap_tokens() -> None:
 def test_gap_token_linked_elsewhere_is_discontiguous() -> None:
     links = {(0, 1), (1, 3), (5, 2)}  # target token 2 belongs to source token 5
     assert project_span(Span(0, 2, 0, 1), links, TGT).outcome == "discontiguous"
+    # An anchor holding linked tokens wins over the stray link: the one holding most.
+    proj = project_span(Span(0, 2, 0, 1), links, TGT, anchors=[sp(3, 4), sp(1, 4), sp(5, 6)])
+    assert proj.outcome == "snapped" and proj.span == sp(1, 4)
+    # An anchor holding none of them does not.
+    proj = project_span(Span(0, 2, 0, 1), links, TGT, anchors=[sp(5, 6)])
+    assert proj.outcome == "discontiguous"
 
 
 def test_unaligned_and_single_anchor() -> None:
