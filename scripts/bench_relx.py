@@ -38,6 +38,23 @@ DEFAULTS = [
 ]
 
 
+class Progress:
+    """Training progress on standard error, every 100 batches."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed, self.done, self.start = seed, 0, time.perf_counter()
+
+    def __call__(self, kind: str, advance: int, total: int) -> None:
+        if kind == "epoch":
+            self.done = 0
+            print(f"seed {self.seed}: epoch {advance + 1}/{total}", file=sys.stderr, flush=True)
+        elif kind == "train":
+            self.done += advance
+            if self.done % 100 == 0 or self.done == total:
+                print(f"seed {self.seed}: batch {self.done}/{total}, "
+                      f"{time.perf_counter() - self.start:.0f} s", file=sys.stderr, flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", required=True, help="pretrained encoder directory or hub name")
@@ -68,7 +85,8 @@ def main() -> None:
         settings = load_settings(None, [*overrides, f"train.seed={seed}"])
         out = args.out / f"seed-{seed}"
         start = time.perf_counter()
-        metrics = train(None, args.model, out, settings, marked=train_sources, skip_bad=True)
+        metrics = train(None, args.model, out, settings, marked=train_sources, skip_bad=True,
+                        progress=Progress(seed))
         trained = time.perf_counter()
         dev = metrics["dev"]["en"]
         # The relation threshold chosen on KBP37 dev (the best of a grid), written into
