@@ -426,14 +426,21 @@ def shard_name(shard_no: int) -> str:
     return f"shard-{shard_no:05d}"
 
 
-def _write_shard(shard_dir: Path, shard_no: int, records: list[dict[str, Any]], stats: dict[str, Any]) -> None:
+def encode_records(records: list[dict[str, Any]]) -> bytes:
+    """A shard's records as the bytes of its JSONL file."""
+    return "".join(json.dumps(rec, ensure_ascii=False) + "\n" for rec in records).encode("utf-8")
+
+
+def _write_shard(shard_dir: Path, shard_no: int, records: list[dict[str, Any]] | bytes,
+                 stats: dict[str, Any]) -> None:
+    """Write a shard atomically; ``records`` may come already encoded (``encode_records``)."""
     base = shard_dir / shard_name(shard_no)
     tmp_stats = base.with_suffix(".stats.json.tmp")
     tmp_data = base.with_suffix(".jsonl.tmp")
     tmp_stats.write_text(json.dumps(stats, sort_keys=True) + "\n", encoding="utf-8")
-    with open(tmp_data, "w", encoding="utf-8") as fh:
-        for rec in records:
-            fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+    data = records if isinstance(records, bytes) else encode_records(records)
+    with open(tmp_data, "wb") as fh:
+        fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
     # stats first: a data file never exists without its stats
@@ -570,7 +577,7 @@ def annotate(config: AnnotateConfig, resume: bool = False, progress: ProgressFn 
     if config.engine == "ray":
         from xlre.ray_engine import run_shards
 
-        redone = run_shards(config, kb, todo, _write_shard, progress)
+        redone = run_shards(config, annotator, todo, _write_shard, progress)
     elif config.workers == 1:
         for _n, stats in map(_work, todo):
             redone += 1
