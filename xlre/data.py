@@ -364,11 +364,10 @@ class Featurizer:
         grouped: dict[tuple[int, int], dict[str, Any]] = {}
         dropped_split = unknown = 0
         for r in rec["relations"]:
-            pair_split = split_of_key(
+            if not fixed and split != split_of_key(
                 unordered_key(r["bag"]), self.config.dev_fraction, self.config.test_fraction,
                 self.config.split_seed,
-            )
-            if pair_split != split and not fixed:
+            ):
                 dropped_split += 1
                 continue
             inst = grouped.setdefault((r["head"], r["tail"]), {"bag": r["bag"], "labels": set()})
@@ -523,6 +522,11 @@ class RelationData:
 RUN_COLUMNS = ("pair_id", "side", "lang", "tokens", "entities", "relations")
 
 
+def describe_sources(run_dir: Path | str | None, marked: Sequence[Any] = ()) -> str:
+    """The run directory, or the marked files, for messages."""
+    return str(run_dir) if run_dir is not None else ", ".join(str(m.path) for m in marked)
+
+
 def load_sources(
     run_dir: Path | str | None,
     marked: Sequence[Any] = (),
@@ -571,6 +575,7 @@ def build_relation_data(
     num_proc: int | None = None,
     marked: Sequence[Any] = (),
     skip_bad: bool = False,
+    loaded: tuple[Any, dict[str, Any]] | None = None,
 ) -> RelationData:
     """Sequences for every split of the run in ``run_dir`` (see the module docstring),
     plus the gold marked files ``marked`` (:class:`xlre.gold.MarkedSource`, each in the
@@ -581,14 +586,16 @@ def build_relation_data(
     as no relation, entity types it does not know are left untagged.
     ``main_process_first`` is ``accelerator.main_process_first`` under Accelerate, so
     the main process fills the ``datasets`` cache and the others read it.
+    ``loaded`` is what :func:`load_sources` returned for these sources, when the caller
+    has it already (marked files are then not read and tokenized again).
     """
     import contextlib
 
     import datasets
 
     guard = main_process_first or contextlib.nullcontext
-    raw, source_report = load_sources(run_dir, marked, skip_bad, main_process_first)
-    where = run_dir if run_dir is not None else ", ".join(str(m.path) for m in marked)
+    raw, source_report = loaded or load_sources(run_dir, marked, skip_bad, main_process_first)
+    where = describe_sources(run_dir, marked)
     run_labels, pair_split, counts = scan_run(raw, config)
     if labels is None:
         labels = run_labels

@@ -43,6 +43,7 @@ from xlre.data import (
     RelationData,
     TrainUnits,
     build_relation_data,
+    describe_sources,
     load_sources,
     scan_run,
 )
@@ -199,7 +200,7 @@ def train(
 
     run_dir = Path(run_dir) if run_dir is not None else None
     out_dir = Path(out_dir)
-    where = run_dir if run_dir is not None else ", ".join(str(m.path) for m in marked)
+    where = describe_sources(run_dir, marked)
     inputs = {"model": str(model_name_or_path),
               "run": str(run_dir) if run_dir is not None else None,
               "marked": [m.describe() for m in marked]}
@@ -235,9 +236,8 @@ def train(
         tokenizer = AutoTokenizer.from_pretrained(str(model_name_or_path))
     except OSError as exc:
         raise load_error(exc) from None
-    raw, _ = load_sources(run_dir, marked, skip_bad, accelerator.main_process_first)
-    labels, _, _ = scan_run(raw, settings.data)
-    del raw
+    sources = load_sources(run_dir, marked, skip_bad, accelerator.main_process_first)
+    labels, _, _ = scan_run(sources[0], settings.data)
     if not labels.relations and settings.model.relation_head:
         raise TrainError(
             f"{where}: no sentence has a relation, so the relation head has nothing to "
@@ -264,7 +264,7 @@ def train(
         )
     data = build_relation_data(run_dir, tokenizer, settings.data, labels,
                                main_process_first=accelerator.main_process_first,
-                               marked=marked, skip_bad=skip_bad)
+                               marked=marked, skip_bad=skip_bad, loaded=sources)
     if len(data.splits["train"]) == 0:
         raise TrainError(f"{where}: the train split is empty; lower data.dev_fraction and "
                          "data.test_fraction, or give a train:LANG:PATH marked file")
