@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from xlre.data import Collator, EpochSampler, LabelMaps
-from xlre.gold import bag_direction, parse_label
+from xlre.gold import bag_direction, directed_label, parse_label
 from xlre.metrics import (
     PRCurve,
     bio_to_spans,
@@ -219,9 +219,9 @@ def _marked_metrics(gold: dict[int, str], best: dict[int, tuple[float, int, str]
     gold_labels, scored = [], []
     for record, label in sorted(gold.items()):
         rel, direction = parse_label(label)
-        gold_labels.append(negative if rel == labels.na else f"{rel}({direction[:2]},{direction[2:]})")
+        gold_labels.append(negative if rel == labels.na else directed_label(rel, direction))
         p, r, d = best.get(record, (0.0, 0, ""))
-        scored.append((p, f"{labels.relations[r]}({d[:2]},{d[2:]})" if d else negative))
+        scored.append((p, directed_label(labels.relations[r], d) if d else negative))
 
     def score(t: float) -> dict[str, Any]:
         return directed_type_scores(gold_labels, [lab if p >= t else negative for p, lab in scored],

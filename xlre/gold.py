@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from xlre.data import GOLD_BAG_PREFIX
-from xlre.marked import MarkedReport, MarkedSentence, read_marked
+from xlre.data import GOLD_BAG_PREFIX, SPLITS
+from xlre.marked import MarkedReport, MarkedSentence, read_marked, reason_slug
 from xlre.records import NA
 
 logger = logging.getLogger(__name__)
@@ -37,7 +37,6 @@ logger = logging.getLogger(__name__)
 #: Labels that mean "no relation" in the marked formats we know.
 NEGATIVE_LABELS = frozenset({"no_relation", "Other", "other", "NA", "none"})
 _DIRECTED = re.compile(r"^(?P<rel>.+?)\((?P<a>e[12]),(?P<b>e[12])\)$")
-SPLITS = ("train", "dev", "test")
 
 
 class GoldError(ValueError):
@@ -94,9 +93,9 @@ def parse_label(label: str) -> tuple[str, str]:
     return m["rel"], m["a"] + m["b"]
 
 
-def relation_type(label: str) -> str:
-    """The undirected type of a directed label (``per:employee_of(e1,e2)`` -> ``per:employee_of``)."""
-    return parse_label(label)[0]
+def directed_label(relation: str, direction: str) -> str:
+    """The label :func:`parse_label` reads back: ``directed_label("r", "e2e1")`` is ``r(e2,e1)``."""
+    return f"{relation}({direction[:2]},{direction[2:]})"
 
 
 def _bag(source: str, sent_id: str, head: str, tail: str) -> str:
@@ -120,16 +119,10 @@ def marked_to_record(ms: MarkedSentence, source: MarkedSource, tokenize: Any) ->
         raise ValueError("e1 and e2 overlap")
     order = sorted([("e1", a0, a1), ("e2", b0, b1)], key=lambda x: x[1])
     tokens: list[str] = []
-    starts: list[int] = []
-    ends: list[int] = []
     spans: dict[str, tuple[int, int]] = {}
 
     def add(lo: int, hi: int) -> None:
-        piece = tokenize(ms.text[lo:hi])
-        for t, s, e in zip(piece.tokens, piece.char_starts, piece.char_ends, strict=True):
-            tokens.append(t)
-            starts.append(lo + s)
-            ends.append(lo + e)
+        tokens.extend(tokenize(ms.text[lo:hi]).tokens)
 
     pos = 0
     for name, lo, hi in order:
@@ -144,7 +137,7 @@ def marked_to_record(ms: MarkedSentence, source: MarkedSource, tokenize: Any) ->
     entities = []
     for name in ("e1", "e2"):
         s, e = spans[name]
-        char_s, char_e = ms.e1 if name == "e1" else ms.e2
+        char_s, char_e = getattr(ms, name)
         entities.append({
             "char_start": char_s, "char_end": char_e, "tok_start": s, "tok_end": e,
             "text": ms.text[char_s:char_e], "kb_id": None, "label": None, "source": "gold",
@@ -179,20 +172,18 @@ def read_sources(
     for src in sources:
         rep = MarkedReport()
         tok = Tokenizer(src.lang)
-        n = 0
         for ms in read_marked(src.path, skip_bad=skip_bad, report=rep):
             try:
                 records.append(marked_to_record(ms, src, tok))
-                n += 1
             except ValueError as err:
-                reason = re.sub(r"[^a-z0-9]+", "_", str(err).lower()).strip("_")
+                reason = reason_slug(str(err))
                 if not skip_bad:
                     raise CorpusError(src.path, ms.line_no, f"bad marked sentence: {err}",
                                       "repair the record, or pass --skip-bad to leave it out "
                                       "(counted)", reason=reason) from None
                 rep.read -= 1
                 rep.skipped[reason] += 1
-        if n == 0:
+        if rep.read == 0:
             raise GoldError(f"{src.path}: no usable marked sentence (skipped: "
                             f"{dict(rep.skipped)})")
         if rep.skipped:

@@ -50,6 +50,11 @@ class MarkedReport:
         return {"read": self.read, "skipped": dict(self.skipped)}
 
 
+def reason_slug(problem: str) -> str:
+    """A problem as a count key: ``"empty e1"`` -> ``"empty_e1"``."""
+    return re.sub(r"[^a-z0-9]+", "_", problem.lower()).strip("_")
+
+
 def strip_markers(marked: str) -> tuple[str, dict[str, tuple[int, int]]]:
     """Remove ``<e1>``-style markers; return the plain text and each entity's offsets.
 
@@ -136,7 +141,7 @@ def read_marked(
                 reason = str(err)
                 cerr = CorpusError(path, line_no, f"bad marked sentence: {reason}",
                                    "repair the record, or pass --skip-bad to leave it out (counted)",
-                                   reason=re.sub(r"[^a-z0-9]+", "_", reason.lower()).strip("_"))
+                                   reason=reason_slug(reason))
                 if not skip_bad:
                     raise cerr from None
                 report.skipped[cerr.reason] += 1
