@@ -96,12 +96,7 @@ def main() -> None:
         print(json.dumps(report, indent=2))
         return
     with tempfile.TemporaryDirectory() as tmp:
-        small = Path(tmp) / "tatoeba-20k.tsv"
-        with gzip.open(tatoeba, "rt", encoding="utf-8") as src, open(small, "w", encoding="utf-8") as dst:
-            for k, line in enumerate(src):
-                if k == 20000:
-                    break
-                dst.write(line)
+        small = head(tatoeba, Path(tmp) / "tatoeba-20k.tsv", 20000)
         report["annotate_20k"] = run_annotate(small, kb, Path(tmp) / "run20k", args.workers)
         report["annotate_full"] = run_annotate(tatoeba, kb, Path(tmp) / "runfull", args.workers)
     if not args.skip_projection:

