@@ -130,6 +130,18 @@ def test_markers_model_extracts_the_same_facts(workdir):
     assert _texts(ex.extract(docs)) == EXPECTED
 
 
+def test_punct_model_extracts_the_same_facts(workdir):
+    root, run, _, _ = workdir
+    texts = [s for _, p, _, _ in PAIRS for s in p] + [s for p in EN_FR_PAIRS for s in p]
+    # The punct markers must be subwords of the tokenizer, as they are in XLM-R's.
+    enc = build_tiny_xlmr(root / "enc-punct", corpus=texts + ["@ Alice Martin @ # Paris # ."] * 5)
+    train(run, str(enc), root / "punct",
+          load_settings(None, [*SETTINGS, "data.relation_repr='punct'"]))
+    ex = Extractor.from_pretrained(root / "punct")
+    docs = [Document(f"d{i}", p[1][0], "en") for i, p in enumerate(PAIRS)]
+    assert _texts(ex.extract(docs)) == EXPECTED
+
+
 def test_spacy_component(model_dir):
     import spacy
 

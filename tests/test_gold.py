@@ -14,7 +14,14 @@ from typer.testing import CliRunner
 from alignment.errors import CorpusError
 from xlre.annotate import load_run
 from xlre.cli import app
-from xlre.data import DataConfig, LabelMaps, TrainUnits, build_relation_data, scan_run
+from xlre.data import (
+    DataConfig,
+    LabelMaps,
+    MarkerScheme,
+    TrainUnits,
+    build_relation_data,
+    scan_run,
+)
 from xlre.gold import GoldError, MarkedSource, bag_direction, parse_label, read_sources
 from xlre.metrics import directed_type_scores
 from xlre.records import NA
@@ -51,10 +58,21 @@ def write_marked(path: Path, templates, n: int, seed: int, start_id: int = 0) ->
     return path
 
 
+def row_text(path: Path, n: int) -> str:
+    """The words of the ``n``-th marked sentence of ``path``, markers dropped."""
+    text = path.read_text(encoding="utf-8").split("\n\n\n")[n].split("\t", 1)[1]
+    text = text.split("\n")[0].strip('"')
+    return " ".join(w for w in text.split() if w not in ("<e1>", "</e1>", "<e2>", "</e2>"))
+
+
 def _corpus() -> list[str]:
     words = [t.split("}")[-1] for tpl, _ in EN_TEMPLATES + FR_TEMPLATES for t in tpl.split("{")]
+    # The punct markers (relation_repr="punct") must be subwords of the tokenizer.
+    punct = [tpl.replace("<e1>", "@").replace("</e1>", "@").replace("<e2>", "#")
+             .replace("</e2>", "#") for tpl, _ in EN_TEMPLATES]
     return ([tpl for tpl, _ in EN_TEMPLATES + FR_TEMPLATES] * 3 + PEOPLE + ORGS + CITIES + words
-            + [s for _, p, _, _ in PAIRS for s in p] + [s for p in EN_FR_PAIRS for s in p])
+            + [s for _, p, _, _ in PAIRS for s in p] + [s for p in EN_FR_PAIRS for s in p]
+            + punct * 3)
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +143,7 @@ def test_directed_type_scores_by_hand():
     assert s["micro"].correct == 2 and s["micro"].predicted == 4 and s["micro"].support == 4
 
 
-@pytest.mark.parametrize("repr_", ["pooling", "markers"])
+@pytest.mark.parametrize("repr_", ["pooling", "markers", "punct"])
 def test_featurized_gold_mixed_with_a_run(tmp_path, encoder_dir, repr_):
     from xlre.model import XlreModel
 
@@ -147,6 +165,18 @@ def test_featurized_gold_mixed_with_a_run(tmp_path, encoder_dir, repr_):
     assert sum(len(b) for b in dev["inst_bag"]) == 20
     per_seq = 1 if repr_ == "markers" else 2
     assert all(len(b) == per_seq for b in dev["inst_bag"])
+    if repr_ == "punct":
+        # One sequence per unordered pair: "@" around the first entity, "#" around the
+        # second; the two directions point at the same markers, swapped.
+        at, hash_ = MarkerScheme.for_tokenizer(tok, labels, "punct").punct
+        row = dev[0]
+        ids = row["input_ids"]
+        h, t = row["inst_head_start"], row["inst_tail_start"]
+        assert h[0] < t[0] and (h[1], t[1]) == (t[0], h[0])
+        assert ids[h[0]:h[0] + len(at)] == list(at) and ids[t[0]:t[0] + len(hash_)] == list(hash_)
+        assert row["inst_head_end"][0] == h[0] + 1
+        plain = tok(row_text(f, 0), add_special_tokens=True)["input_ids"]
+        assert len(ids) == len(plain) + 2 * (len(at) + len(hash_))
     # The unknown relation of the template counts as no relation, counted.
     assert data.report["relations_unknown_to_model"] == 4  # cities_of_residence, 4 of 10
     units = TrainUnits(dev, "bag", 4, 0)
@@ -211,3 +241,37 @@ def test_freeze_word_embeddings_keeps_them(tmp_path, encoder_dir):
     assert (after[f"encoder.{key.removeprefix('roberta.')}"] == before[key]).all()
     moved = next(k for k in before if k.endswith("layer.0.attention.self.query.weight"))
     assert not (after[f"encoder.{moved.removeprefix('roberta.')}"] == before[moved]).all()
+
+
+@pytest.mark.parametrize("loss", ["bce", "adaptive"])
+def test_punct_markers_train_with_frozen_embeddings(tmp_path, encoder_dir, loss):
+    """punct marks pairs with words the encoder has, so it trains with frozen word
+    embeddings and learns the directed labels, with either relation loss."""
+    train_f = write_marked(tmp_path / "train.txt", EN_TEMPLATES, 120, 2)
+    dev_f = write_marked(tmp_path / "dev.txt", EN_TEMPLATES, 20, 3, start_id=1000)
+    out = tmp_path / "model"
+    result = CliRunner().invoke(app, [
+        "train", "--model", str(encoder_dir), "--out", str(out),
+        "--marked", f"train:en:{train_f}", "--marked", f"dev:en:{dev_f}",
+        "data.relation_repr='punct'", "train.freeze_word_embeddings=true",
+        f"model.relation_loss='{loss}'",
+        "data.max_seq_length=64", "train.learning_rate=5e-3", "train.head_learning_rate=5e-3",
+        "train.batch_size=8", "train.epochs=12", "train.warmup_ratio=0.0",
+        "train.early_stopping_patience=0", "train.tracker='none'", "model.head_dropout=0.0",
+    ])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["dev"]["en"]["marked_f1"] >= 0.9, metrics["dev"]["en"]
+    config = json.loads((out / "config.json").read_text())
+    assert (config["relation_repr"], config["relation_loss"]) == ("punct", loss)
+
+
+def test_punct_needs_the_marker_words(tmp_path):
+    from xlre.data import DataError
+
+    enc = build_tiny_xlmr(tmp_path / "enc", corpus=[s for p in EN_FR_PAIRS for s in p])
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(enc)
+    with pytest.raises(DataError, match="no subword for the marker '@'"):
+        MarkerScheme.for_tokenizer(tok, LabelMaps(("ENT",), ("r",)), "punct")

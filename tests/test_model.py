@@ -21,7 +21,7 @@ from xlre.data import (
     scan_run,
     unordered_key,
 )
-from xlre.model import XlreConfig, XlreModel, bernoulli_symmetric_kl
+from xlre.model import XlreConfig, XlreModel, adaptive_threshold_loss, bernoulli_symmetric_kl
 
 LABELS = LabelMaps(("LOC", "ORG", "PER"), ("P108", "P17", "P19"))
 
@@ -203,6 +203,25 @@ def test_bag_attention_on_a_hand_made_bag(encoder_dir):
     # A one-member bag attends fully to it; padding gets weight 0.
     assert attn[1, :, 0].tolist() == pytest.approx([1.0, 0.0, 0.0])
     assert logits[1, 0].item() == pytest.approx(0.0 + 0.5)
+
+
+def test_adaptive_threshold_loss_by_hand():
+    logits = torch.tensor([[2.0, -1.0, 0.5], [-3.0, -2.0, -1.0], [1.0, 3.0, -4.0]])
+    gold = torch.tensor([[1, 0, 0], [0, 0, 0], [1, 1, 0]])
+    e = math.exp
+    rows = [
+        # one gold relation: log(1 + e^-l_gold) + log(1 + sum over the others e^l)
+        math.log1p(e(-2.0)) + math.log(1 + e(-1.0) + e(0.5)),
+        # none: the threshold (logit 0) against every relation
+        math.log(1 + e(-3.0) + e(-2.0) + e(-1.0)),
+        # two: each gold one against the threshold, in one softmax over {0, gold logits}
+        -(1.0 - math.log(1 + e(1.0) + e(3.0))) - (3.0 - math.log(1 + e(1.0) + e(3.0)))
+        + math.log(1 + e(-4.0)),
+    ]
+    assert adaptive_threshold_loss(logits, gold).item() == pytest.approx(sum(rows) / 3, rel=1e-6)
+    # Gold logits far above 0 and the rest far below: almost no loss.
+    sure = torch.tensor([[20.0, -20.0, -20.0]])
+    assert adaptive_threshold_loss(sure, torch.tensor([[1, 0, 0]])).item() < 1e-7
 
 
 def test_symmetric_kl_is_zero_only_for_equal_predictions():

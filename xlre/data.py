@@ -10,6 +10,12 @@ encoder input:
   extraction tags plain text), plus one sequence per entity pair with typed entity
   markers (``<h:PER>`` ... ``</h:PER>``, ``<t:LOC>`` ... ``</t:LOC>``, real special
   tokens) around head and tail; the instance's spans point at the two opening markers.
+* ``relation_repr="punct"``: like ``markers``, but the markers are punctuation the
+  encoder already knows (``@`` around the pair's first entity in the text, ``#`` around
+  the second, after Zhou and Chen 2021), and one marked sequence per *unordered* pair
+  carries both directions: the head's marker comes first in the instance vector. Nothing
+  is added to the vocabulary, so the word embeddings may stay frozen, and a pair costs
+  one sequence, not two.
 
 Entity labels are BIO over the first subword of each word (other subwords get -100).
 
@@ -48,7 +54,9 @@ logger = logging.getLogger(__name__)
 
 SPLITS = ("train", "dev", "test")
 _SPLIT_RANK = {name: i for i, name in enumerate(SPLITS)}
-RELATION_REPRS = ("pooling", "markers")
+RELATION_REPRS = ("pooling", "markers", "punct")
+#: ``relation_repr="punct"``: the words around the first and the second entity of a pair.
+PUNCT_MARKERS = ("@", "#")
 IGNORE = -100
 
 
@@ -243,19 +251,19 @@ def encode_window(
     win: Window,
     cls_id: int,
     sep_id: int,
-    markers: Sequence[tuple[int, int, int, int]] = (),
+    markers: Sequence[Marker] = (),
 ) -> EncodedWindow:
     """``<s>`` + the subwords of words ``[win.ctx_lo, win.ctx_hi)`` + ``</s>``.
 
-    ``markers`` are ``(word_start, word_end, open_id, close_id)``: the marker tokens go
-    before the first and after the last word of that span. Words with no subword are
-    skipped (they get no position).
+    ``markers`` are ``(word_start, word_end, open_ids, close_ids)``: the marker tokens go
+    before the first and after the last word of that span; ``opened`` points at the first
+    token of the opening marker. Words with no subword are skipped (they get no position).
     """
-    before: dict[int, list[int]] = defaultdict(list)
+    before: dict[int, list[tuple[int, ...]]] = defaultdict(list)
     after: dict[int, list[int]] = defaultdict(list)
-    for start, stop, open_id, close_id in markers:
-        before[start].append(open_id)
-        after[stop - 1].append(close_id)
+    for start, stop, open_ids, close_ids in markers:
+        before[start].append(open_ids)
+        after[stop - 1].extend(close_ids)
     ids = [cls_id]
     first: dict[int, int] = {}
     end: dict[int, int] = {}
@@ -263,7 +271,7 @@ def encode_window(
     for w in range(win.ctx_lo, win.ctx_hi):
         for m in before.get(w, ()):
             opened.setdefault(w, len(ids))
-            ids.append(m)
+            ids.extend(m)
         if pieces[w]:
             first[w] = len(ids)
             ids.extend(pieces[w])
@@ -271,6 +279,83 @@ def encode_window(
         ids.extend(after.get(w, ()))
     ids.append(sep_id)
     return EncodedWindow(ids, first, end, opened)
+
+
+#: ``(word_start, word_end, open_ids, close_ids)``: marker tokens around a span of words.
+Marker = tuple[int, int, tuple[int, ...], tuple[int, ...]]
+
+
+@dataclass(frozen=True)
+class MarkerScheme:
+    """How ``relation_repr`` ``markers`` or ``punct`` marks the entities of a pair.
+
+    Shared by training features and extraction so both build the same sequences. Build it
+    with :meth:`for_tokenizer`.
+    """
+
+    relation_repr: str
+    #: markers: the id of each typed marker token (``<h:PER>`` ...).
+    typed: dict[str, int]
+    #: punct: the subword ids of the words around the first and the second entity.
+    punct: tuple[tuple[int, ...], tuple[int, ...]]
+
+    @classmethod
+    def for_tokenizer(cls, tokenizer: Any, labels: LabelMaps,
+                      relation_repr: str) -> MarkerScheme | None:
+        """The scheme of ``relation_repr`` (``None`` for pooling), checked on ``tokenizer``."""
+        if relation_repr == "markers":
+            tokens = labels.marker_tokens()
+            ids = tokenizer.convert_tokens_to_ids(tokens)
+            unk = tokenizer.unk_token_id
+            missing = [t for t, i in zip(tokens, ids, strict=True) if i is None or i == unk]
+            if missing:
+                raise DataError(
+                    f"the tokenizer lacks the entity markers {missing[:4]}; build the model "
+                    "with XlreModel.from_encoder, which adds them"
+                )
+            return cls(relation_repr, dict(zip(tokens, ids, strict=True)), ((), ()))
+        if relation_repr == "punct":
+            pieces = word_pieces(tokenizer, [list(PUNCT_MARKERS)])[0]
+            unk = tokenizer.unk_token_id
+            for word, ids in zip(PUNCT_MARKERS, pieces, strict=True):
+                if not ids or unk in ids:
+                    raise DataError(
+                        f"the tokenizer has no subword for the marker {word!r} of "
+                        "data.relation_repr=punct; use relation_repr=markers or pooling"
+                    )
+            return cls(relation_repr, {}, (tuple(pieces[0]), tuple(pieces[1])))
+        return None
+
+    @property
+    def extra_tokens(self) -> int:
+        """Tokens the markers add to a window."""
+        if self.relation_repr == "markers":
+            return 4
+        return 2 * (len(self.punct[0]) + len(self.punct[1]))
+
+    def groups(self, pairs: Sequence[tuple[int, int]]) -> list[list[tuple[int, int]]]:
+        """Ordered entity pairs grouped by marked sequence, in first-seen order.
+
+        markers: one sequence per ordered pair; punct: one per unordered pair.
+        """
+        if self.relation_repr == "markers":
+            return [[p] for p in pairs]
+        grouped: dict[frozenset[int], list[tuple[int, int]]] = {}
+        for p in pairs:
+            grouped.setdefault(frozenset(p), []).append(p)
+        return list(grouped.values())
+
+    def markers(self, head: tuple[int, int, str], tail: tuple[int, int, str]) -> list[Marker]:
+        """Markers around ``head`` and ``tail``, each ``(word_start, word_end, type)``.
+
+        punct marks by text order, not by role, so both directions share one sequence.
+        """
+        if self.relation_repr == "markers":
+            return [(a, b, (self.typed[f"<{role}:{typ}>"],), (self.typed[f"</{role}:{typ}>"],))
+                    for role, (a, b, typ) in (("h", head), ("t", tail))]
+        first, second = sorted((head, tail), key=lambda e: (e[0], e[1]))
+        return [(first[0], first[1], self.punct[0], self.punct[0]),
+                (second[0], second[1], self.punct[1], self.punct[1])]
 
 
 def word_pieces(tokenizer: Any, words_batch: list[list[str]]) -> list[list[list[int]]]:
@@ -313,17 +398,8 @@ class Featurizer:
         self.sep_id = self.tokenizer.sep_token_id
         if self.cls_id is None or self.sep_id is None:
             raise DataError("the tokenizer has no cls/sep tokens; use an XLM-R-style tokenizer")
-        if self.config.relation_repr == "markers":
-            ids = self.tokenizer.convert_tokens_to_ids(self.labels.marker_tokens())
-            unk = self.tokenizer.unk_token_id
-            missing = [t for t, i in zip(self.labels.marker_tokens(), ids, strict=True)
-                       if i is None or i == unk]
-            if missing:
-                raise DataError(
-                    f"the tokenizer lacks the entity markers {missing[:4]}; build the model "
-                    "with XlreModel.from_encoder, which adds them"
-                )
-            self.marker_id = dict(zip(self.labels.marker_tokens(), ids, strict=True))
+        self.scheme = MarkerScheme.for_tokenizer(self.tokenizer, self.labels,
+                                                 self.config.relation_repr)
 
     def __call__(self, batch: dict[str, list[Any]], indices: list[int]) -> dict[str, list[Any]]:
         out: dict[str, list[Any]] = defaultdict(list)
@@ -377,7 +453,7 @@ class Featurizer:
                 else:
                     unknown += 1
         counts = [max(len(p), 0) for p in pieces]
-        extra = 4 if self.config.relation_repr == "markers" else 0
+        extra = self.scheme.extra_tokens if self.scheme else 0
         windows = plan_windows(counts, self.config.max_seq_length - 2 - extra)
         base = {"record": rec_idx, "pair_id": rec["pair_id"], "lang": rec["lang"],
                 "side": rec["side"], "split": split, "gold_label": rec["marked_label"]}
@@ -402,14 +478,15 @@ class Featurizer:
             common = {**base, "window": w_no, "gold_start": [g[0] for g in win_gold],
                       "gold_end": [g[1] for g in win_gold], "gold_type": [g[2] for g in win_gold]}
             insts = placed.get(w_no, [])
-            if self.config.relation_repr == "pooling":
+            if self.scheme is None:
                 seq = self._sequence(words, pieces, word_tags, win, ents, insts, None)
                 self._emit(out, common, seq, first, dropped_split, dropped_far, unknown,
                            overlaps)
                 first = False
                 continue
             # Markers: the plain sentence carries the entity labels (extraction tags plain
-            # text), then one marked copy per pair carries the relation, no entity labels.
+            # text), then one marked copy per pair (ordered with markers, unordered with
+            # punct) carries the relations, no entity labels.
             # A record with partial entities has no entity labels: no plain copy then,
             # unless it has no pair either (its counts need a row).
             if not partial or not insts:
@@ -417,8 +494,14 @@ class Featurizer:
                 self._emit(out, common, seq, first, dropped_split, dropped_far, unknown,
                            overlaps)
                 first = False
-            for inst in insts:
-                seq = self._sequence(words, pieces, word_tags, win, ents, [inst], inst[0])
+            by_pair = dict(insts)
+            for group in self.scheme.groups(list(by_pair)):
+                h, t = group[0]
+                marks = self.scheme.markers(
+                    (ents[h]["tok_start"], ents[h]["tok_end"], entity_type(ents[h])),
+                    (ents[t]["tok_start"], ents[t]["tok_end"], entity_type(ents[t])))
+                seq = self._sequence(words, pieces, word_tags, win, ents,
+                                     [(p, by_pair[p]) for p in group], marks)
                 seq["entity_labels"] = [IGNORE] * len(seq["entity_labels"])
                 seq["label_pos"], seq["label_word"] = [], []
                 self._emit(out, common, seq, first, dropped_split, dropped_far, unknown,
@@ -426,15 +509,8 @@ class Featurizer:
                 first = False
 
     def _sequence(self, words, pieces, word_tags, win: Window, ents, insts,
-                  marked: tuple[int, int] | None) -> dict[str, list[Any]]:
-        markers = []
-        if marked is not None:
-            for role, idx in (("h", marked[0]), ("t", marked[1])):
-                typ = entity_type(ents[idx])
-                markers.append((ents[idx]["tok_start"], ents[idx]["tok_end"],
-                                self.marker_id[f"<{role}:{typ}>"],
-                                self.marker_id[f"</{role}:{typ}>"]))
-        enc = encode_window(pieces, win, self.cls_id, self.sep_id, markers)
+                  marked: list[Marker] | None) -> dict[str, list[Any]]:
+        enc = encode_window(pieces, win, self.cls_id, self.sep_id, marked or ())
         ids = enc.ids
         labels = [IGNORE] * len(ids)
         label_word = [w for w in range(win.lab_lo, win.lab_hi)

@@ -32,7 +32,14 @@ import torch
 
 from alignment.records import TokenizedText
 from alignment.tokenize import Tokenizer
-from xlre.data import EncodedWindow, Window, encode_window, plan_windows, word_pieces
+from xlre.data import (
+    EncodedWindow,
+    MarkerScheme,
+    Window,
+    encode_window,
+    plan_windows,
+    word_pieces,
+)
 from xlre.metrics import bio_to_spans
 from xlre.records import Argument, Evidence, Triple
 
@@ -121,7 +128,8 @@ class Extractor:
         self.batch_size = batch_size
         self.labels = self.config.labels
         self.bio = self.labels.bio
-        self.markers = self.config.relation_repr == "markers"
+        self.scheme = MarkerScheme.for_tokenizer(tokenizer, self.labels,
+                                                 self.config.relation_repr)
         self.max_len = self.config.max_seq_length
         self.device = torch.device(device) if device else next(model.parameters()).device
         self.model.to(self.device)
@@ -136,10 +144,6 @@ class Extractor:
             for rel in self.labels.relations:
                 if rel in kb.relations:
                     self.relation_names[rel] = dict(kb.relations[rel].labels)
-        if self.markers:
-            tokens = self.labels.marker_tokens()
-            self.marker_id = dict(zip(tokens, tokenizer.convert_tokens_to_ids(tokens),
-                                      strict=True))
 
     @classmethod
     def from_pretrained(
@@ -217,7 +221,7 @@ class Extractor:
                     sents.append(_Sentence(doc_no, start, tok, doc.lang or UNKNOWN_LANG))
         if not sents:
             return sents
-        extra = 4 if self.markers else 0
+        extra = self.scheme.extra_tokens if self.scheme else 0
         all_pieces = word_pieces(self.tokenizer, [list(s.tok.tokens) for s in sents])
         for s, pieces in zip(sents, all_pieces, strict=True):
             s.pieces = pieces
@@ -242,13 +246,10 @@ class Extractor:
 
     def _window(self, s: _Sentence, win: Window,
                 marked: tuple[int, int] | None = None) -> EncodedWindow:
-        """A window of ``s`` as subword ids, with typed markers around ``marked``."""
+        """A window of ``s`` as subword ids, with the scheme's markers around ``marked``."""
         markers = []
-        if marked is not None:
-            for role, idx in (("h", marked[0]), ("t", marked[1])):
-                a, b, typ = s.entities[idx]
-                markers.append((a, b, self.marker_id[f"<{role}:{typ}>"],
-                                self.marker_id[f"</{role}:{typ}>"]))
+        if marked is not None and self.scheme is not None:
+            markers = self.scheme.markers(s.entities[marked[0]], s.entities[marked[1]])
         return encode_window(s.pieces, win, self.tokenizer.cls_token_id,
                              self.tokenizer.sep_token_id, markers)
 
@@ -273,11 +274,11 @@ class Extractor:
                 seq_tags = [self.bio[int(tags[i, first[x]])] for x in words]
                 for a, b, typ in bio_to_spans(seq_tags):
                     s.entities.append((words[a], words[b - 1] + 1, typ))
-            if not self.markers:
+            if self.scheme is None:
                 self._score_pooled(sents, batch, built, hidden, scored)
         for s in sents:
             s.entities.sort()
-        if self.markers:
+        if self.scheme is not None:
             self._score_marked(sents, scored)
         else:
             self._score_long_pooled(sents, scored)
@@ -333,31 +334,34 @@ class Extractor:
 
     @torch.no_grad()
     def _score_marked(self, sents, scored) -> None:
+        # One job per marked sequence: an ordered pair (markers) or both directions of an
+        # unordered pair (punct), in the first window that holds it.
         jobs = []
         for k, s in enumerate(sents):
             done: set[tuple[int, int]] = set()
             for win in s.windows:
-                for pair in self._pairs_in(s, win):
-                    if pair not in done:
-                        done.add(pair)
-                        jobs.append((k, win, pair))
+                fresh = [p for p in self._pairs_in(s, win) if p not in done]
+                done.update(fresh)
+                jobs.extend((k, win, group) for group in self.scheme.groups(fresh))
         jobs.sort(key=lambda j: -(j[1].ctx_hi - j[1].ctx_lo))
         for start in range(0, len(jobs), self.batch_size):
             batch = jobs[start:start + self.batch_size]
-            built = [self._window(sents[k], win, pair) for k, win, pair in batch]
+            built = [self._window(sents[k], win, group[0]) for k, win, group in batch]
             ids, mask = self._encode([b.ids for b in built])
             hidden = self.model.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
-            head = torch.tensor([[b.opened[sents[k].entities[p[0]][0]]] * 2
-                                 for b, (k, _, p) in zip(built, batch, strict=True)])
-            tail = torch.tensor([[b.opened[sents[k].entities[p[1]][0]]] * 2
-                                 for b, (k, _, p) in zip(built, batch, strict=True)])
-            head[:, 1] += 1
-            tail[:, 1] += 1
-            seq = torch.arange(len(batch))
-            x = self.model.pair_vectors(hidden, seq.to(self.device), head.to(self.device),
-                                        tail.to(self.device))
+            seq, head, tail, keys = [], [], [], []
+            for i, (b, (k, _, group)) in enumerate(zip(built, batch, strict=True)):
+                ents = sents[k].entities
+                for h, t in group:
+                    seq.append(i)
+                    head.append([b.opened[ents[h][0]], b.opened[ents[h][0]] + 1])
+                    tail.append([b.opened[ents[t][0]], b.opened[ents[t][0]] + 1])
+                    keys.append((k, (h, t)))
+            x = self.model.pair_vectors(
+                hidden, torch.tensor(seq, device=self.device),
+                torch.tensor(head, device=self.device), torch.tensor(tail, device=self.device))
             probs = torch.sigmoid(self.model.relation_scores(x).float()).cpu().tolist()
-            for (k, _, pair), row in zip(batch, probs, strict=True):
+            for (k, pair), row in zip(keys, probs, strict=True):
                 scored[k][pair] = row
 
     def _link(self, sents: list[_Sentence], docs: list[Document]) -> None:

@@ -10,9 +10,11 @@ Heads:
 * **entities**: BIO tags on the first subword of every word (linear layer);
 * **relations**: an entity pair is the concatenation of its head and tail vectors (mean
   of the span's subwords with ``relation_repr="pooling"``; the opening typed marker with
-  ``"markers"``), projected to the hidden size. Relations are scored one by one with a
-  sigmoid (multi-label; "no relation" is no label above threshold), through a relation
-  matrix ``M`` (``R x H``) and a bias;
+  ``"markers"`` and ``"punct"``), projected to the hidden size. Relations are scored
+  one by one with a sigmoid (multi-label; "no relation" is no label above threshold),
+  through a relation matrix ``M`` (``R x H``) and a bias, and trained with a binary
+  cross-entropy per relation or, with ``relation_loss="adaptive"``, an adaptive-threshold
+  loss in which "no relation" is a logit fixed at 0;
 * **bags** (multi-instance learning, Lin et al. 2016): for relation ``r`` the bag vector
   is ``s_r = sum_i a_ir x_i`` with ``a_ir = softmax_i(x_i . M_r)`` over the bag's
   instances (sentences in both languages that mention the same KB pair), and the bag's
@@ -39,6 +41,7 @@ from transformers.utils import ModelOutput
 
 from xlre.data import RELATION_REPRS, LabelMaps
 from xlre.records import NA
+from xlre.settings import RELATION_LOSSES
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +71,7 @@ class XlreConfig(PretrainedConfig):
         agreement_weight: float = 0.5,
         head_dropout: float = 0.1,
         relation_threshold: float = 0.5,
+        relation_loss: str = "bce",
         max_seq_length: int = 256,
         data_config: dict[str, Any] | None = None,
         relation_names: dict[str, dict[str, str]] | None = None,
@@ -93,6 +97,10 @@ class XlreConfig(PretrainedConfig):
         self.agreement_weight = agreement_weight
         self.head_dropout = head_dropout
         self.relation_threshold = relation_threshold
+        if relation_loss not in RELATION_LOSSES:
+            raise ValueError(f"relation_loss {relation_loss!r} is not one of "
+                             f"{', '.join(RELATION_LOSSES)}")
+        self.relation_loss = relation_loss
         self.max_seq_length = max_seq_length
         #: The xlre.data.DataConfig the model was trained with (splits, windows).
         self.data_config = dict(data_config or {})
@@ -273,12 +281,13 @@ class XlreModel(PreTrainedModel):
             out.pair_repr = x
             out.relation_logits = self.relation_scores(x)
             if inst_labels is not None and cfg.sentence_weight > 0:
-                out.sentence_loss = multilabel_loss(out.relation_logits, inst_labels)
+                out.sentence_loss = relation_loss(cfg.relation_loss, out.relation_logits,
+                                                  inst_labels)
                 losses.append(cfg.sentence_weight * out.sentence_loss)
             if cfg.bag_attention and bag_index is not None and bag_index.numel() > 0:
                 out.bag_logits = self.bag_scores(x, bag_index)
                 if bag_labels is not None and cfg.bag_weight > 0:
-                    out.bag_loss = multilabel_loss(out.bag_logits, bag_labels)
+                    out.bag_loss = relation_loss(cfg.relation_loss, out.bag_logits, bag_labels)
                     losses.append(cfg.bag_weight * out.bag_loss)
             if (cfg.agreement and agree_index is not None and agree_index.numel() > 0
                     and cfg.agreement_weight > 0):
@@ -321,6 +330,35 @@ def multilabel_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor
     """
     return F.binary_cross_entropy_with_logits(
         logits.float(), targets.float(), reduction="none").sum(-1).mean()
+
+
+def adaptive_threshold_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Adaptive-thresholding loss (Zhou et al. 2021, ATLOP) with the threshold logit at 0.
+
+    For each row: every gold relation is pushed above the threshold, by a softmax over
+    the gold relations and the threshold; the threshold is pushed above every other
+    relation, by a softmax over the threshold and the non-gold relations. With no gold
+    relation only the second term is left. A logit above 0 (sigmoid above 0.5) is the
+    natural decision, as with the binary loss. Averaged over rows.
+    """
+    logits = logits.float()
+    gold = targets.bool()
+    zero = logits.new_zeros((logits.shape[0], 1))
+    full = torch.cat([zero, logits], dim=1)
+    neg_inf = torch.finfo(full.dtype).min
+    keep = torch.cat([torch.ones_like(zero, dtype=torch.bool), gold], dim=1)
+    pos = torch.log_softmax(full.masked_fill(~keep, neg_inf), dim=1)[:, 1:]
+    pos_loss = -(pos * gold).sum(-1)
+    keep = torch.cat([torch.ones_like(zero, dtype=torch.bool), ~gold], dim=1)
+    neg_loss = -torch.log_softmax(full.masked_fill(~keep, neg_inf), dim=1)[:, 0]
+    return (pos_loss + neg_loss).mean()
+
+
+def relation_loss(kind: str, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """The relation loss ``kind`` (``bce`` or ``adaptive``; see ``XlreConfig``)."""
+    if kind == "adaptive":
+        return adaptive_threshold_loss(logits, targets)
+    return multilabel_loss(logits, targets)
 
 
 def bernoulli_symmetric_kl(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

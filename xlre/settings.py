@@ -29,6 +29,7 @@ from xlre.data import DataConfig
 
 MIXED_PRECISION = ("auto", "no", "bf16", "fp16")
 MIL_MODES = ("bag", "sentence")
+RELATION_LOSSES = ("bce", "adaptive")
 TRACKERS = ("auto", "tensorboard", "none")
 
 
@@ -62,7 +63,7 @@ class TrainConfig:
     #: Keep the encoder's word-embedding matrix fixed. In XLM-R-family encoders it holds
     #: most of the weights (250k x hidden), so steps are about twice as fast on CPU and
     #: the optimizer state is much smaller. Not with ``data.relation_repr = "markers"``,
-    #: whose new marker tokens must learn their vectors.
+    #: whose new marker tokens must learn their vectors (``punct`` adds none).
     freeze_word_embeddings: bool = False
     #: Batch units of similar length (sorted within random groups of 50 batches), so
     #: little of a batch is padding: faster steps, a slightly less random order.
@@ -110,8 +111,13 @@ class ModelSettings:
     agreement_weight: float = 0.5
     head_dropout: float = 0.1
     relation_threshold: float = 0.5
+    #: ``bce``: one binary cross-entropy per relation; ``adaptive``: each gold relation
+    #: must beat a threshold logit fixed at 0, which must beat every other relation
+    #: (Zhou et al. 2021's adaptive-thresholding loss; a softmax for one label a pair).
+    relation_loss: str = "bce"
 
     def __post_init__(self) -> None:
+        _choice("model.relation_loss", self.relation_loss, RELATION_LOSSES)
         if not (self.entity_head or self.relation_head):
             raise SettingsError("model.entity_head and model.relation_head are both off; "
                                 "switch at least one on")
@@ -136,7 +142,8 @@ class Settings:
             raise SettingsError(
                 "train.freeze_word_embeddings would leave the new entity-marker tokens of "
                 "data.relation_repr=markers at their initial vectors; use "
-                "data.relation_repr=pooling or train.freeze_word_embeddings=false"
+                "data.relation_repr=punct (markers the encoder already knows), pooling, or "
+                "train.freeze_word_embeddings=false"
             )
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
