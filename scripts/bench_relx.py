@@ -33,8 +33,9 @@ DEFAULTS = [
     "train.epochs=1", "train.batch_size=16", "train.learning_rate=5e-5",
     "train.head_learning_rate=1e-3", "train.warmup_ratio=0.1",
     "train.freeze_word_embeddings=true", "train.tracker='none'",
-    "train.early_stopping_patience=0", "data.max_seq_length=256",
-    "data.relation_repr='pooling'", "model.entity_head=false",
+    "train.early_stopping_patience=0", "train.group_by_length=true",
+    "data.max_seq_length=256", "data.relation_repr='punct'", "model.relation_loss='adaptive'",
+    "model.entity_head=false",
 ]
 
 
