@@ -16,6 +16,7 @@ from xlre.annotate import load_run
 from xlre.cli import app
 from xlre.data import (
     DataConfig,
+    DataError,
     LabelMaps,
     MarkerScheme,
     TrainUnits,
@@ -44,6 +45,14 @@ FR_TEMPLATES = [
     ("<e1> {p} </e1> habite à <e2> {c} </e2> .", "per:cities_of_residence(e1,e2)"),
     ("À <e1> {c} </e1> habite <e2> {p} </e2> .", "per:cities_of_residence(e2,e1)"),
     ("<e1> {p} </e1> a croisé des employés de <e2> {o} </e2> à un salon .", "no_relation"),
+]
+
+
+#: Settings under which the tiny encoder learns the templates' directed labels.
+LEARN = [
+    "data.max_seq_length=64", "train.learning_rate=5e-3", "train.head_learning_rate=5e-3",
+    "train.batch_size=8", "train.epochs=12", "train.warmup_ratio=0.0",
+    "train.early_stopping_patience=0", "train.tracker='none'", "model.head_dropout=0.0",
 ]
 
 
@@ -203,9 +212,7 @@ def test_train_on_marked_then_evaluate_zero_shot(tmp_path, encoder_dir):
     result = runner.invoke(app, [
         "train", "--model", str(encoder_dir), "--out", str(out),
         "--marked", f"train:en:{train_f}", "--marked", f"dev:en:{dev_f}",
-        "data.max_seq_length=64", "train.learning_rate=5e-3", "train.head_learning_rate=5e-3",
-        "train.batch_size=8", "train.epochs=12", "train.warmup_ratio=0.0",
-        "train.early_stopping_patience=0", "train.tracker='none'", "model.head_dropout=0.0",
+        *LEARN,
     ])
     assert result.exit_code == 0, result.output
     metrics = json.loads((out / "metrics.json").read_text())
@@ -262,9 +269,7 @@ def test_punct_markers_train_with_frozen_embeddings(tmp_path, punct_encoder_dir,
         "--marked", f"train:en:{train_f}", "--marked", f"dev:en:{dev_f}",
         "data.relation_repr='punct'", "train.freeze_word_embeddings=true",
         f"model.relation_loss='{loss}'",
-        "data.max_seq_length=64", "train.learning_rate=5e-3", "train.head_learning_rate=5e-3",
-        "train.batch_size=8", "train.epochs=12", "train.warmup_ratio=0.0",
-        "train.early_stopping_patience=0", "train.tracker='none'", "model.head_dropout=0.0",
+        *LEARN,
     ])
     assert result.exit_code == 0, result.output
     metrics = json.loads((out / "metrics.json").read_text())
@@ -274,11 +279,9 @@ def test_punct_markers_train_with_frozen_embeddings(tmp_path, punct_encoder_dir,
 
 
 def test_punct_needs_the_marker_words(tmp_path):
-    from xlre.data import DataError
-
-    enc = build_tiny_xlmr(tmp_path / "enc", corpus=[s for p in EN_FR_PAIRS for s in p])
     from transformers import AutoTokenizer
 
+    enc = build_tiny_xlmr(tmp_path / "enc", corpus=[s for p in EN_FR_PAIRS for s in p])
     tok = AutoTokenizer.from_pretrained(enc)
     with pytest.raises(DataError, match="no subword for the marker '@'"):
         MarkerScheme.for_tokenizer(tok, LabelMaps(("ENT",), ("r",)), "punct")
