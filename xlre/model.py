@@ -344,13 +344,16 @@ def adaptive_threshold_loss(logits: torch.Tensor, targets: torch.Tensor) -> torc
     logits = logits.float()
     gold = targets.bool()
     zero = logits.new_zeros((logits.shape[0], 1))
-    full = torch.cat([zero, logits], dim=1)
+    full = torch.cat([zero, logits], dim=1)  # column 0: the threshold
     neg_inf = torch.finfo(full.dtype).min
-    keep = torch.cat([torch.ones_like(zero, dtype=torch.bool), gold], dim=1)
-    pos = torch.log_softmax(full.masked_fill(~keep, neg_inf), dim=1)[:, 1:]
-    pos_loss = -(pos * gold).sum(-1)
-    keep = torch.cat([torch.ones_like(zero, dtype=torch.bool), ~gold], dim=1)
-    neg_loss = -torch.log_softmax(full.masked_fill(~keep, neg_inf), dim=1)[:, 0]
+    threshold = torch.ones_like(zero, dtype=torch.bool)
+
+    def log_softmax_over(members: torch.Tensor) -> torch.Tensor:
+        keep = torch.cat([threshold, members], dim=1)
+        return torch.log_softmax(full.masked_fill(~keep, neg_inf), dim=1)
+
+    pos_loss = -(log_softmax_over(gold)[:, 1:] * gold).sum(-1)
+    neg_loss = -log_softmax_over(~gold)[:, 0]
     return (pos_loss + neg_loss).mean()
 
 
