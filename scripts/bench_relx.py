@@ -13,7 +13,10 @@ Needs a real pretrained encoder (e.g. multilingual-e5-small built offline by
 ``{"skipped": ...}`` when the data is absent.
 
 Usage: python scripts/bench_relx.py --model DIR [--seeds 13,14,15] [--out DIR]
-       [--data ../shared/data] [override ...]   (overrides as for ``xlre train``)
+       [--data ../shared/data] [--resume] [override ...]   (overrides as for ``xlre train``)
+
+``--resume`` continues each seed's interrupted run in ``--out`` from its last checkpoint
+(same settings required), and starts the seeds that have none.
 """
 
 from __future__ import annotations
@@ -62,6 +65,8 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     ap.add_argument("--seeds", default="13,14,15")
     ap.add_argument("--out", type=Path, default=Path("out/bench-relx"))
+    ap.add_argument("--resume", action="store_true",
+                    help="continue the seeds' runs in --out from their last checkpoints")
     ap.add_argument("overrides", nargs="*", help="settings overrides, e.g. train.epochs=3")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -86,8 +91,9 @@ def main() -> None:
         settings = load_settings(None, [*overrides, f"train.seed={seed}"])
         out = args.out / f"seed-{seed}"
         start = time.perf_counter()
-        metrics = train(None, args.model, out, settings, marked=train_sources, skip_bad=True,
-                        progress=Progress(seed))
+        resume = args.resume and (out / "train.toml").exists()
+        metrics = train(None, args.model, out, settings, resume=resume, marked=train_sources,
+                        skip_bad=True, progress=Progress(seed))
         trained = time.perf_counter()
         dev = metrics["dev"]["en"]
         # The relation threshold chosen on KBP37 dev (the best of a grid), written into
