@@ -79,7 +79,7 @@ def main() -> None:
     from xlre.evaluate import evaluate_model
     from xlre.gold import MarkedSource
     from xlre.settings import load_settings
-    from xlre.train import train
+    from xlre.train import latest_checkpoint, train
 
     overrides = [*DEFAULTS, *args.overrides]
     train_sources = [MarkedSource(kbp / "train.txt", "en", "train"),
@@ -91,7 +91,9 @@ def main() -> None:
         settings = load_settings(None, [*overrides, f"train.seed={seed}"])
         out = args.out / f"seed-{seed}"
         start = time.perf_counter()
-        resume = args.resume and (out / "train.toml").exists()
+        # train's own notion of a resumable run: a seed stopped before its first
+        # checkpoint starts over instead of failing with "no checkpoint to resume from".
+        resume = args.resume and latest_checkpoint(out) is not None
         metrics = train(None, args.model, out, settings, resume=resume, marked=train_sources,
                         skip_bad=True, progress=Progress(seed))
         trained = time.perf_counter()
