@@ -16,7 +16,8 @@ Usage: python scripts/bench_relx.py --model DIR [--seeds 13,14,15] [--out DIR]
        [--data ../shared/data] [--resume] [override ...]   (overrides as for ``xlre train``)
 
 ``--resume`` continues each seed's interrupted run in ``--out`` from its last checkpoint
-(same settings required), and starts the seeds that have none.
+(same settings required), starts the seeds that have none, and takes a finished seed's
+result from its ``bench.json`` (written when the seed was scored) as it stands.
 """
 
 from __future__ import annotations
@@ -90,6 +91,18 @@ def main() -> None:
     for seed in [int(s) for s in args.seeds.split(",")]:
         settings = load_settings(None, [*overrides, f"train.seed={seed}"])
         out = args.out / f"seed-{seed}"
+        done = out / "bench.json"
+        if args.resume and done.exists():
+            # Scored already: training it "again" would only redo the final evaluation and
+            # overwrite the run's history (its training time) with a near-zero session.
+            recorded = json.loads(done.read_text(encoding="utf-8"))
+            # The settings themselves, not how they were spelled (defaults move over time).
+            if recorded["settings"] != settings.to_dict():
+                sys.exit(f"{done}: seed {seed} was run with other settings "
+                         f"({recorded['overrides']}); use another --out for these")
+            runs.append(recorded["run"])
+            print(f"seed {seed}: finished earlier, result from {done}", file=sys.stderr)
+            continue
         start = time.perf_counter()
         # train's own notion of a resumable run: a seed stopped before its first
         # checkpoint starts over instead of failing with "no checkpoint to resume from".
@@ -128,6 +141,8 @@ def main() -> None:
             "train_s": round(trained - start, 1),
             "eval_s": round(time.perf_counter() - trained, 1),
         })
+        done.write_text(json.dumps({"overrides": overrides, "settings": settings.to_dict(),
+                                    "run": runs[-1]}, indent=2) + "\n", encoding="utf-8")
         print(json.dumps(runs[-1]), file=sys.stderr, flush=True)
 
     def summary(key: str) -> dict[str, float]:
