@@ -80,7 +80,7 @@ def main() -> None:
     from xlre.evaluate import evaluate_model
     from xlre.gold import MarkedSource
     from xlre.settings import load_settings
-    from xlre.train import latest_checkpoint, train
+    from xlre.train import TrainError, check_same_run, latest_checkpoint, train
 
     overrides = [*DEFAULTS, *args.overrides]
     train_sources = [MarkedSource(kbp / "train.txt", "en", "train"),
@@ -95,12 +95,13 @@ def main() -> None:
         if args.resume and done.exists():
             # Scored already: training it "again" would only redo the final evaluation and
             # overwrite the run's history (its training time) with a near-zero session.
-            recorded = json.loads(done.read_text(encoding="utf-8"))
-            # The settings themselves, not how they were spelled (defaults move over time).
-            if recorded["settings"] != settings.to_dict():
-                sys.exit(f"{done}: seed {seed} was run with other settings "
-                         f"({recorded['overrides']}); use another --out for these")
-            runs.append(recorded["run"])
+            # train's own check against the run's train.toml and train_inputs.json: the
+            # same settings (not spelling: defaults move), encoder and data files.
+            try:
+                check_same_run(out, args.model, settings, marked=train_sources)
+            except TrainError as exc:
+                sys.exit(f"{exc}; use another --out for these")
+            runs.append(json.loads(done.read_text(encoding="utf-8")))
             print(f"seed {seed}: finished earlier, result from {done}", file=sys.stderr)
             continue
         start = time.perf_counter()
@@ -141,8 +142,7 @@ def main() -> None:
             "train_s": round(trained - start, 1),
             "eval_s": round(time.perf_counter() - trained, 1),
         })
-        done.write_text(json.dumps({"overrides": overrides, "settings": settings.to_dict(),
-                                    "run": runs[-1]}, indent=2) + "\n", encoding="utf-8")
+        done.write_text(json.dumps(runs[-1], indent=2) + "\n", encoding="utf-8")
         print(json.dumps(runs[-1]), file=sys.stderr, flush=True)
 
     def summary(key: str) -> dict[str, float]:

@@ -149,6 +149,23 @@ def _param_groups(model: Any, settings: Settings) -> list[dict[str, Any]]:
     ]
 
 
+def _inputs(model_name_or_path: str | Path, run_dir: Path | str | None,
+            marked: Sequence[MarkedSource]) -> dict[str, Any]:
+    """What a run was trained from, as ``train_inputs.json`` records it."""
+    return {"model": str(model_name_or_path),
+            "run": str(run_dir) if run_dir is not None else None,
+            "marked": [m.describe() for m in marked]}
+
+
+def check_same_run(out_dir: Path, model_name_or_path: str | Path, settings: Settings,
+                   run_dir: Path | str | None = None,
+                   marked: Sequence[MarkedSource] = ()) -> None:
+    """Raise :class:`TrainError` unless the run in ``out_dir`` was trained with these
+    settings (``train.stop_after_steps`` aside), model, annotation run and marked files:
+    the check ``train(..., resume=True)`` makes before it continues a run."""
+    _check_resume(out_dir, settings, _inputs(model_name_or_path, run_dir, marked))
+
+
 def _check_resume(out_dir: Path, settings: Settings, inputs: dict[str, Any]) -> None:
     saved = out_dir / "train.toml"
     if not saved.exists():
@@ -201,9 +218,7 @@ def train(
     run_dir = Path(run_dir) if run_dir is not None else None
     out_dir = Path(out_dir)
     where = describe_sources(run_dir, marked)
-    inputs = {"model": str(model_name_or_path),
-              "run": str(run_dir) if run_dir is not None else None,
-              "marked": [m.describe() for m in marked]}
+    inputs = _inputs(model_name_or_path, run_dir, marked)
     tcfg = settings.train
     if resume:
         _check_resume(out_dir, settings, inputs)
