@@ -32,9 +32,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-#: Settings measured on 2 CPU cores (see BENCHMARKS.md): about 55 minutes a seed there.
+#: Settings measured on 2 CPU cores (see BENCHMARKS.md): 55 to 70 minutes a seed there.
 DEFAULTS = [
-    "train.epochs=3", "train.batch_size=16", "train.learning_rate=5e-5",
+    "train.epochs=4", "train.batch_size=16", "train.learning_rate=5e-5",
     "train.head_learning_rate=1e-3", "train.warmup_ratio=0.1",
     "train.freeze_word_embeddings=true", "train.tracker='none'",
     "train.early_stopping_patience=0", "train.group_by_length=true",
