@@ -15,9 +15,10 @@ Needs a real pretrained encoder (e.g. multilingual-e5-small built offline by
 Usage: python scripts/bench_relx.py --model DIR [--seeds 13,14,15] [--out DIR]
        [--data ../shared/data] [--resume] [override ...]   (overrides as for ``xlre train``)
 
-``--resume`` continues each seed's interrupted run in ``--out`` from its last checkpoint
-(same settings required), starts the seeds that have none, and takes a finished seed's
-result from its ``bench.json`` (written when the seed was scored) as it stands.
+``--resume`` continues each seed's interrupted run in ``--out`` from its last
+checkpoint, starts the seeds that have none, and takes a finished seed's result from its
+``bench.json`` (written when the seed was scored) as it stands; either way the seed must
+have the same settings, encoder and data (``xlre.train.check_same_run``).
 """
 
 from __future__ import annotations

@@ -180,14 +180,14 @@ def _check_resume(out_dir: Path, settings: Settings, inputs: dict[str, Any]) -> 
         diff = [f"{t}.{k}: {was[t][k]!r} -> {now[t][k]!r}"
                 for t in now for k in now[t] if now[t][k] != was[t][k]]
         raise TrainError(
-            f"{out_dir}: the settings differ from the interrupted run's ({'; '.join(diff)}); "
+            f"{out_dir}: the settings differ from the earlier run's ({'; '.join(diff)}); "
             "resume with the same settings (only train.stop_after_steps may change)"
         )
     meta = json.loads((out_dir / "train_inputs.json").read_text(encoding="utf-8"))
     meta.setdefault("marked", [])
     if meta != inputs:
         raise TrainError(
-            f"{out_dir}: the interrupted run trained {meta['model']} on run {meta['run']} "
+            f"{out_dir}: the earlier run trained {meta['model']} on run {meta['run']} "
             f"and marked files {meta['marked']}; resume with the same --model, --run and "
             "--marked"
         )
