@@ -26,8 +26,10 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest -q
 
+# ruff, then the import contracts of pyproject.toml (layered stages, no cycles).
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 bench: setup
 	$(BIN)/python scripts/bench_all.py --out benchmarks.json

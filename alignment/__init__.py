@@ -4,7 +4,7 @@ This package knows parallel text, tokens, word links and span projection; it kno
 nothing of knowledge bases, relations or models.
 """
 
-from alignment.aligners import get_aligner
+from alignment.aligners import build_aligner, get_aligner
 from alignment.aligners.base import AlignerError, WordAligner
 from alignment.corpus import BadLine, ParallelCorpus, SkipReport
 from alignment.errors import CorpusError
@@ -35,6 +35,7 @@ __all__ = [
     "WordAligner",
     "align_corpus",
     "alignment_error_rate",
+    "build_aligner",
     "get_aligner",
     "read_pharaoh",
     "symmetrize",

@@ -102,7 +102,7 @@ def main() -> None:
     if not args.skip_projection:
         from alignment.aligners.eflomal import EflomalAligner
         from alignment.corpus import ParallelCorpus
-        from xlre.projection_eval import evaluate_projection
+        from xlre.evaluation.projection import evaluate_projection
 
         par = args.data / "parallel"
         extras = [ParallelCorpus(tatoeba, "en", "fr"),

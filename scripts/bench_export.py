@@ -22,7 +22,7 @@ from pathlib import Path
 
 CHILD = """
 import json, resource, sys
-from xlre.export import export
+from xlre.kg import export
 summary = export([sys.argv[1]], sys.argv[2], sys.argv[3])
 summary["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 print(json.dumps(summary))

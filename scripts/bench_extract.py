@@ -33,7 +33,7 @@ def load_gold() -> list[dict]:
 
 
 def quality(model: Path) -> dict:
-    from xlre.extract import Document, Extractor
+    from xlre.extraction import Document, Extractor
 
     gold = load_gold()
     ex = Extractor.from_pretrained(model, kb=DEMO / "kb")
@@ -62,7 +62,7 @@ def quality(model: Path) -> dict:
 def speed(model_dir: Path, n: int, batch_size: int) -> dict:
     import torch
 
-    from xlre.extract import Document, Extractor
+    from xlre.extraction import Document, Extractor
 
     gold = load_gold()
     docs = [Document(str(i), gold[i % len(gold)]["text"], gold[i % len(gold)]["lang"])
@@ -85,8 +85,8 @@ def base_shaped_model(model_dir: Path, tmp: Path) -> Path:
     """A random XLM-R-base-shaped XlreModel with the demo model's labels (speed only)."""
     from transformers import AutoTokenizer
 
-    from xlre.model import XlreModel
-    from xlre.tiny import BASE, build_encoder
+    from xlre.modeling import XlreModel
+    from xlre.modeling.tiny import BASE, build_encoder
 
     texts = [g["text"] for g in load_gold()]
     enc = build_encoder(tmp / "base-encoder", texts * 5, BASE)

@@ -63,7 +63,7 @@ def load_tatoeba_pairs(path: Path, n: int, seed: int = 0) -> list[tuple[list[str
 
 
 def _tiny_models():
-    spec = importlib.util.spec_from_file_location("tiny_models", ROOT / "tests" / "tiny_models.py")
+    spec = importlib.util.spec_from_file_location("tiny_models", ROOT / "tests" / "helpers" / "tiny_models.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

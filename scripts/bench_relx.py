@@ -1,9 +1,9 @@
 """KBP37 -> RELX: train on gold English, score zero-shot on RELX English and French.
 
 Trains xlre's relation head (and the encoder) on ``kbp37/train.txt`` with
-``kbp37/dev.txt`` for model selection, through ``xlre.train.train`` with the two files
+``kbp37/dev.txt`` for model selection, through ``xlre.training.train`` with the two files
 as marked sources, then scores the best model on ``relx/RELX_en.txt`` and
-``relx/RELX_fr.txt`` with ``xlre.evaluate.evaluate_model``. The figure is the RELX
+``relx/RELX_fr.txt`` with ``xlre.evaluation.evaluate_model``. The figure is the RELX
 paper's: for each of the 18 relation types, F1 micro over its two directed labels, then
 the mean over types (``no_relation`` excluded); reported as mean and spread over seeds.
 Dirty records (empty entity markers exist in both datasets) are skipped and counted.
@@ -18,7 +18,7 @@ Usage: python scripts/bench_relx.py --model DIR [--seeds 13,14,15] [--out DIR]
 ``--resume`` continues each seed's interrupted run in ``--out`` from its last
 checkpoint, starts the seeds that have none, and takes a finished seed's result from its
 ``bench.json`` (written when the seed was scored) as it stands; either way the seed must
-have the same settings, encoder and data (``xlre.train.check_same_run``).
+have the same settings, encoder and data (``xlre.training.check_same_run``).
 """
 
 from __future__ import annotations
@@ -78,10 +78,10 @@ def main() -> None:
         print(json.dumps({"skipped": f"data not found under {args.data}"}))
         return
 
-    from xlre.evaluate import evaluate_model
-    from xlre.gold import MarkedSource
-    from xlre.settings import load_settings
-    from xlre.train import TrainError, check_same_run, latest_checkpoint, train
+    from xlre.data.gold import MarkedSource
+    from xlre.evaluation import evaluate_model
+    from xlre.training import TrainError, check_same_run, latest_checkpoint, train
+    from xlre.training.settings import load_settings
 
     overrides = [*DEFAULTS, *args.overrides]
     train_sources = [MarkedSource(kbp / "train.txt", "en", "train"),

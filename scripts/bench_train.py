@@ -77,8 +77,8 @@ def bench_throughput(run: Path, shape_name: str, steps: int, tmp: Path,
 
     from xlre.annotate import iter_records
     from xlre.data import Collator, DataConfig, TrainUnits, build_relation_data, scan_run
-    from xlre.model import XlreModel
-    from xlre.tiny import BASE, TINY, build_encoder
+    from xlre.modeling import XlreModel
+    from xlre.modeling.tiny import BASE, TINY, build_encoder
 
     shape = {"tiny": TINY, "base": BASE}[shape_name]
     texts = [r["text"] for r in iter_records(run)]

@@ -1187,13 +1187,12 @@ def self_check(out: Path, world: World, train: list[Record], held: list[Record])
 
 
 def check_with_linker(out: Path, train: list[Record], held: list[Record]) -> dict[str, int]:
-    """Run xlre's own linker (``xlre.linking``, spaCy tokenization) over the output: every
+    """Run xlre's own linker (``xlre.kb``, spaCy tokenization) over the output: every
     sentence links exactly its intended entities, minus the planned drops of shared
     aliases; and every held-out gold line equals the distant labels (KB facts between the
     linked entities). Needs the project installed; returns counts of what it checked."""
     from alignment.tokenize import Tokenizer
-    from xlre.kb import load_kb
-    from xlre.linking import EntityLinker, Gazetteer, LinkStats
+    from xlre.kb import EntityLinker, Gazetteer, LinkStats, load_kb
 
     kb = load_kb(out / "kb")
     linkers = {lang: (Tokenizer(lang), EntityLinker(kb, Gazetteer(kb, lang)))

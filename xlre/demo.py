@@ -89,17 +89,16 @@ def run_demo(out: Path | str, quick: bool = False, progress: ProgressFn | None =
     """Run every stage into ``out`` (replaced if it holds an earlier demo).
 
     ``progress(stage, message)`` is called as each stage starts; ``train_progress`` is
-    handed to :func:`xlre.train.train`.
+    handed to :func:`xlre.training.train`.
     """
     from xlre.annotate import AnnotateConfig, annotate
-    from xlre.export import export
-    from xlre.extract import Extractor, read_documents
+    from xlre.evaluation.triples import score_triples
+    from xlre.extraction import Extractor, read_documents
     from xlre.kb import load_kb
-    from xlre.score import score_triples
-    from xlre.settings import load_settings
-    from xlre.store import load_store, query_store
-    from xlre.tiny import TINY, build_encoder
-    from xlre.train import train
+    from xlre.kg import export, load_store, query_store
+    from xlre.modeling.tiny import TINY, build_encoder
+    from xlre.training import train
+    from xlre.training.settings import load_settings
 
     say = progress or (lambda stage, message: logger.info("%s: %s", stage, message))
     out = Path(out)
@@ -187,7 +186,7 @@ def run_demo(out: Path | str, quick: bool = False, progress: ProgressFn | None =
                         "output": f"{ttl} and {store_dir}"}
 
     say("query", "SPARQL: facts per relation")
-    from xlre.export import DEFAULT_BASE_IRI
+    from xlre.kg import DEFAULT_BASE_IRI
 
     query = SPARQL_BY_RELATION.format(base=DEFAULT_BASE_IRI)
     result = query_store(store_dir, query)

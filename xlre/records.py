@@ -13,7 +13,7 @@ from alignment.records import Span
 #: The explicit label for "no KB relation between this pair"; never guessed from text.
 NA = "NA"
 
-EntitySource = Literal["kb", "ner", "projected"]
+EntitySource = Literal["kb", "ner", "projected", "gold"]
 
 
 @dataclass(frozen=True, slots=True)

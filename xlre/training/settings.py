@@ -1,0 +1,246 @@
+"""Training settings: validated dataclasses from one TOML file plus dotted overrides.
+
+A settings file has three tables, each optional::
+
+    [train]            # TrainConfig: optimisation, schedule, checkpoints
+    epochs = 10
+    [model]            # ModelSettings: heads, loss weights
+    bag_attention = true
+    [data]             # xlre.data.DataConfig: sequence length, splits, representation
+    relation_repr = "pooling"
+
+Overrides on the command line name a field as ``table.field=value`` (``train.epochs=3``,
+``model.agreement=false``, ``data.relation_repr="markers"``); the value is read as a TOML
+value, and a bare word is taken as a string. Unknown tables or fields, and values of the
+wrong type, are errors that name the valid choices.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from xlre.data import DataConfig
+from xlre.modeling.losses import RELATION_LOSSES
+
+MIXED_PRECISION = ("auto", "no", "bf16", "fp16")
+MIL_MODES = ("bag", "sentence")
+TRACKERS = ("auto", "tensorboard", "none")
+
+
+class SettingsError(ValueError):
+    """A settings file or override is invalid; the message names it and the fix."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation, schedule, evaluation and checkpoints."""
+
+    seed: int = 13
+    epochs: int = 10
+    #: Training units (bags, or sentence pairs with ``mil="sentence"``) per step and process.
+    batch_size: int = 16
+    #: Sequences per evaluation batch.
+    eval_batch_size: int = 64
+    learning_rate: float = 3e-5
+    #: Learning rate of the heads (new, randomly initialised layers).
+    head_learning_rate: float = 1e-3
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    gradient_accumulation_steps: int = 1
+    max_grad_norm: float = 1.0
+    #: ``auto``: bf16 on a GPU that has it, else full precision; ``accelerate launch
+    #: --mixed_precision`` wins over ``auto``.
+    mixed_precision: str = "auto"
+    #: ``bag``: multi-instance learning with bag attention; ``sentence``: every sentence
+    #: is one example (the bag head is still scored at evaluation).
+    mil: str = "bag"
+    #: Keep the encoder's word-embedding matrix fixed. In XLM-R-family encoders it holds
+    #: most of the weights (250k x hidden), so steps are about twice as fast on CPU and
+    #: the optimizer state is much smaller. Not with ``data.relation_repr = "markers"``,
+    #: whose new marker tokens must learn their vectors (``punct`` adds none).
+    freeze_word_embeddings: bool = False
+    #: Batch units of similar length (sorted within random groups of 50 batches), so
+    #: little of a batch is padding: faster steps, a slightly less random order.
+    group_by_length: bool = False
+    #: Stop after this many epochs without a better dev score (0: never stop early).
+    early_stopping_patience: int = 3
+    #: Save a resumable checkpoint every N optimizer steps (0: at the end of each epoch only).
+    checkpoint_every_steps: int = 0
+    keep_checkpoints: int = 2
+    #: Stop after N optimizer steps with the schedule unchanged (0: no limit); continue
+    #: later with ``--resume``.
+    stop_after_steps: int = 0
+    log_every_steps: int = 10
+    tracker: str = "auto"
+
+    def __post_init__(self) -> None:
+        _choice("train.mixed_precision", self.mixed_precision, MIXED_PRECISION)
+        _choice("train.mil", self.mil, MIL_MODES)
+        _choice("train.tracker", self.tracker, TRACKERS)
+        for name in ("epochs", "batch_size", "eval_batch_size", "gradient_accumulation_steps",
+                     "keep_checkpoints"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"train.{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("early_stopping_patience", "checkpoint_every_steps", "stop_after_steps",
+                     "log_every_steps"):
+            if getattr(self, name) < 0:
+                raise SettingsError(f"train.{name} must be 0 or more, got {getattr(self, name)}")
+        if not 0 <= self.warmup_ratio < 1:
+            raise SettingsError(f"train.warmup_ratio must lie in [0, 1), got {self.warmup_ratio}")
+        if self.learning_rate <= 0 or self.head_learning_rate <= 0:
+            raise SettingsError("train.learning_rate and train.head_learning_rate must be > 0")
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """Which heads are on and how the losses are weighted (stored in the model config)."""
+
+    entity_head: bool = True
+    relation_head: bool = True
+    bag_attention: bool = True
+    agreement: bool = True
+    entity_weight: float = 1.0
+    sentence_weight: float = 1.0
+    bag_weight: float = 1.0
+    agreement_weight: float = 0.5
+    head_dropout: float = 0.1
+    relation_threshold: float = 0.5
+    #: ``bce``: one binary cross-entropy per relation; ``adaptive``: each gold relation
+    #: must beat a threshold logit fixed at 0, which must beat every other relation
+    #: (Zhou et al. 2021's adaptive-thresholding loss; a softmax for one label a pair).
+    relation_loss: str = "bce"
+
+    def __post_init__(self) -> None:
+        _choice("model.relation_loss", self.relation_loss, RELATION_LOSSES)
+        if not (self.entity_head or self.relation_head):
+            raise SettingsError("model.entity_head and model.relation_head are both off; "
+                                "switch at least one on")
+        for name in ("entity_weight", "sentence_weight", "bag_weight", "agreement_weight"):
+            if getattr(self, name) < 0:
+                raise SettingsError(f"model.{name} must be 0 or more, got {getattr(self, name)}")
+        if not 0 < self.relation_threshold < 1:
+            raise SettingsError(
+                f"model.relation_threshold must lie in (0, 1), got {self.relation_threshold}")
+        if not 0 <= self.head_dropout < 1:
+            raise SettingsError(f"model.head_dropout must lie in [0, 1), got {self.head_dropout}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    train: TrainConfig = field(default_factory=TrainConfig)
+    model: ModelSettings = field(default_factory=ModelSettings)
+    data: DataConfig = field(default_factory=DataConfig)
+
+    def __post_init__(self) -> None:
+        if self.train.freeze_word_embeddings and self.data.relation_repr == "markers":
+            raise SettingsError(
+                "train.freeze_word_embeddings would leave the new entity-marker tokens of "
+                "data.relation_repr=markers at their initial vectors; use "
+                "data.relation_repr=punct (markers the encoder already knows), pooling, or "
+                "train.freeze_word_embeddings=false"
+            )
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        return {name: dataclasses.asdict(getattr(self, name)) for name in _TABLES}
+
+    def to_toml(self) -> str:
+        import tomli_w
+
+        return tomli_w.dumps(self.to_dict())
+
+
+_TABLES: dict[str, type] = {"train": TrainConfig, "model": ModelSettings, "data": DataConfig}
+
+
+def _choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise SettingsError(f"{name} = {value!r} is not one of: {', '.join(choices)}")
+
+
+def _coerce(where: str, value: Any, annotation: Any) -> Any:
+    kinds = typing.get_args(annotation) if isinstance(annotation, types.UnionType) else (
+        annotation,)
+    for kind in kinds:
+        if kind is bool and isinstance(value, bool):
+            return value
+        if kind is int and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if kind is float and isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        if kind is str and isinstance(value, str):
+            return value
+        if kind is type(None) and value is None:
+            return None
+    names = " or ".join(getattr(k, "__name__", str(k)) for k in kinds)
+    raise SettingsError(f"{where} = {value!r} should be {names}")
+
+
+def _build(tables: dict[str, dict[str, Any]], source: str) -> Settings:
+    built = {}
+    for name, cls in _TABLES.items():
+        given = dict(tables.get(name, {}))
+        hints = typing.get_type_hints(cls)
+        valid = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(given) - valid)
+        if unknown:
+            raise SettingsError(
+                f"{source}: unknown field(s) {', '.join(f'{name}.{u}' for u in unknown)}; "
+                f"valid fields of [{name}]: {', '.join(sorted(valid))}"
+            )
+        values = {k: _coerce(f"{source}: {name}.{k}", v, hints[k]) for k, v in given.items()}
+        try:
+            built[name] = cls(**values)
+        except ValueError as exc:
+            raise SettingsError(f"{source}: {exc}") from exc
+    return Settings(**built)
+
+
+def parse_override(text: str) -> tuple[str, str, Any]:
+    """``"train.epochs=3"`` -> ``("train", "epochs", 3)``."""
+    if "=" not in text:
+        raise SettingsError(f"override {text!r} has no '='; write it as table.field=value")
+    key, raw = text.split("=", 1)
+    parts = key.strip().split(".")
+    if len(parts) != 2 or parts[0] not in _TABLES:
+        raise SettingsError(
+            f"override {text!r}: name a field as table.field with table one of "
+            f"{', '.join(_TABLES)} (e.g. train.epochs=3)"
+        )
+    raw = raw.strip()
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return parts[0], parts[1], value
+
+
+def load_settings(path: Path | str | None = None, overrides: list[str] | None = None) -> Settings:
+    """Settings from the TOML file ``path`` (defaults when ``None``) plus ``overrides``."""
+    tables: dict[str, dict[str, Any]] = {}
+    source = "defaults"
+    if path is not None:
+        path = Path(path)
+        source = str(path)
+        try:
+            tables = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise SettingsError(f"{path}: no such settings file") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"{path}: not valid TOML ({exc})") from None
+        unknown = sorted(set(tables) - set(_TABLES))
+        if unknown:
+            raise SettingsError(
+                f"{path}: unknown table(s) {', '.join(unknown)}; valid: {', '.join(_TABLES)}"
+            )
+    for text in overrides or []:
+        table, name, value = parse_override(text)
+        tables.setdefault(table, {})[name] = value
+    if overrides:
+        source = f"{source} + overrides"
+    return _build(tables, source)
