@@ -63,16 +63,19 @@ import numpy as np
 import torch
 
 from alignment.aligners.base import AlignerError, WordAligner
+from alignment.aligners.onednn import use_onednn
+from alignment.aligners.similarity import (
+    LINKERS,
+    METHODS,
+    pick_windows,
+    window_starts,
+)
 from alignment.records import Link, Links
 
 logger = logging.getLogger(__name__)
 
-METHODS: tuple[str, ...] = ("argmax", "itermax", "match")
 TOKEN_LEVELS: tuple[str, ...] = ("subword", "word")
 
-#: simalign's itermax constants: damping of half-aligned cells, and argmax rounds in all.
-ITERMAX_ALPHA = 0.9
-ITERMAX_MAX_COUNT = 2
 
 # Pairs per sorting chunk, as a multiple of batch_size.
 _CHUNK_BATCHES = 16
@@ -94,103 +97,6 @@ class _Sentence:
 # --------------------------------------------------------------------------- windows
 
 
-def window_starts(n_subwords: int, width: int) -> list[int]:
-    """Start offsets of the overlapping windows that cover ``n_subwords`` subwords.
-
-    Windows are ``width`` long with stride ``width // 2``; the last one ends at the
-    sentence end. A sentence that fits gets one window starting at 0.
-    """
-    if width < 1:
-        raise ValueError(f"window width must be at least 1, got {width}")
-    if n_subwords <= width:
-        return [0]
-    stride = max(1, width // 2)
-    starts = list(range(0, n_subwords - width, stride))
-    starts.append(n_subwords - width)
-    return starts
-
-
-def pick_windows(n_subwords: int, width: int, starts: Sequence[int]) -> np.ndarray:
-    """For each subword, the index (into ``starts``) of the window it is taken from.
-
-    The chosen window is the one where the subword is farthest from a cut edge; the
-    sentence's own start and end are not cuts. Ties go to the earlier window.
-    """
-    pos = np.arange(n_subwords)[:, None]
-    begin = np.asarray(starts)[None, :]
-    end = begin + width  # exclusive
-    inside = (pos >= begin) & (pos < end)
-    left = np.where(begin == 0, n_subwords, pos - begin)
-    right = np.where(end >= n_subwords, n_subwords, end - 1 - pos)
-    room = np.where(inside, np.minimum(left, right), -1)
-    choice = room.argmax(axis=1)
-    assert inside[np.arange(n_subwords), choice].all()
-    return choice
-
-
-# ------------------------------------------------------------------ link extraction
-
-
-def argmax_links(sim: np.ndarray) -> np.ndarray:
-    """Boolean matrix of mutual-argmax cells (simalign's ``inter``)."""
-    m, n = sim.shape
-    out = np.zeros((m, n), dtype=bool)
-    if m == 0 or n == 0:
-        return out
-    best_tgt = sim.argmax(axis=1)
-    best_src = sim.argmax(axis=0)
-    rows = np.flatnonzero(best_src[best_tgt] == np.arange(m))
-    out[rows, best_tgt[rows]] = True
-    return out
-
-
-def itermax_links(
-    sim: np.ndarray, alpha: float = ITERMAX_ALPHA, max_count: int = ITERMAX_MAX_COUNT
-) -> np.ndarray:
-    """Boolean matrix of simalign's itermax links.
-
-    Starts from :func:`argmax_links`; each further round (``max_count - 1`` of them)
-    takes mutual argmaxes of the similarities with both-sides-aligned cells zeroed and
-    one-side-aligned cells scaled by ``alpha``, and keeps the new links that touch an
-    unaligned row or column. Matrices with a side of 2 or fewer keep plain argmax.
-    """
-    m, n = sim.shape
-    links = argmax_links(sim)
-    if min(m, n) <= 2:
-        return links
-    sim64 = sim.astype(np.float64)
-    for _ in range(max_count - 1):
-        free_row = ~links.any(axis=1)
-        free_col = ~links.any(axis=0)
-        if not free_row.any() or not free_col.any():
-            break
-        weight = np.minimum(alpha * (free_row[:, None].astype(np.float64) + free_col[None, :]), 1.0)
-        damped = sim64 * weight
-        touches_free = free_row[:, None] | free_col[None, :]
-        fwd = np.zeros((m, n), dtype=bool)
-        fwd[np.arange(m), damped.argmax(axis=1)] = True
-        bwd = np.zeros((m, n), dtype=bool)
-        bwd[damped.argmax(axis=0), np.arange(n)] = True
-        new = fwd & bwd & touches_free
-        if not new.any():
-            break
-        links |= new
-    return links
-
-
-def match_links(sim: np.ndarray) -> np.ndarray:
-    """Boolean matrix of the maximum-weight matching (simalign's ``mwmf``)."""
-    from scipy.optimize import linear_sum_assignment
-
-    out = np.zeros(sim.shape, dtype=bool)
-    if sim.size == 0:
-        return out
-    rows, cols = linear_sum_assignment(sim, maximize=True)
-    out[rows, cols] = True
-    return out
-
-
-_LINKERS = {"argmax": argmax_links, "itermax": itermax_links, "match": match_links}
 
 
 # ---------------------------------------------------------------------- the aligner
@@ -318,7 +224,7 @@ class NeuralAligner(WordAligner):
         self._truncate_layers(n_layers)
         #: Number of linear layers routed through oneDNN (0: torch's default GEMM).
         self.onednn_linears = (
-            _use_onednn(self._model) if onednn and self._device.type == "cpu" else 0
+            use_onednn(self._model) if onednn and self._device.type == "cpu" else 0
         )
         self._cache: dict[str, tuple[int, ...]] = {}
         logger.info(
@@ -490,7 +396,7 @@ class NeuralAligner(WordAligner):
         sequences = [s.subword_ids for k in todo for s in (src_prep[k], tgt_prep[k])]
         vectors = self._encode_ids(sequences)
         out = [Links() for _ in range(len(src))]
-        linker = _LINKERS[self.method]
+        linker = LINKERS[self.method]
         with torch.inference_mode():
             for n, k in enumerate(todo):
                 x, y = vectors[2 * n], vectors[2 * n + 1]
@@ -576,56 +482,6 @@ def _max_subwords(model: Any, tokenizer: Any, n_special: int, name: str) -> int:
             f"the encoder {name!r} takes only {min(limits)} tokens, too few to embed text"
         )
     return width
-
-
-def _onednn_linear_op() -> Any:
-    """``torch.ops.mkldnn._linear_pointwise`` if this torch has it and it is right."""
-    if not torch.backends.mkldnn.is_available():
-        return None
-    try:
-        op = torch.ops.mkldnn._linear_pointwise
-        gen = torch.Generator().manual_seed(0)
-        x = torch.randn(2, 5, 16, generator=gen)
-        w = torch.randn(24, 16, generator=gen)
-        b = torch.randn(24, generator=gen)
-        with torch.inference_mode():
-            got = op(x, w, b, "none", [], "")
-        ok = torch.allclose(got, torch.nn.functional.linear(x, w, b), rtol=1e-4, atol=1e-5)
-    except (AttributeError, RuntimeError) as err:
-        logger.info("simalign: oneDNN linear unavailable (%s); using torch's default GEMM", err)
-        return None
-    if not ok:
-        logger.info("simalign: oneDNN linear disagrees with F.linear; using torch's default GEMM")
-        return None
-    return op
-
-
-# The checked oneDNN linear op, set by _use_onednn.
-_ONEDNN: dict[str, Any] = {"linear": None}
-
-
-class _OneDNNLinear(torch.nn.Linear):
-    """An ``nn.Linear`` computed by oneDNN on the CPU at inference (see module docstring)."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        op = _ONEDNN["linear"]
-        if op is None or x.device.type != "cpu" or x.dtype != torch.float32 or torch.is_grad_enabled():
-            return super().forward(x)
-        return op(x, self.weight, self.bias, "none", [], "")
-
-
-def _use_onednn(model: Any) -> int:
-    """Route the float32 ``nn.Linear`` modules of ``model`` through oneDNN; how many."""
-    op = _onednn_linear_op()
-    if op is None:
-        return 0
-    _ONEDNN["linear"] = op
-    n = 0
-    for module in model.modules():
-        if type(module) is torch.nn.Linear and module.weight.dtype == torch.float32:
-            module.__class__ = _OneDNNLinear
-            n += 1
-    return n
 
 
 def _mean_by_word(vectors: torch.Tensor, sentence: _Sentence) -> torch.Tensor:

@@ -8,13 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from xlre.evaluation.heldout import PRCurve, heldout_pr, plot_pr_curves
 from xlre.evaluation.metrics import (
     PRF,
-    PRCurve,
     bio_to_spans,
     entity_scores,
-    heldout_pr,
-    plot_pr_curves,
     prf,
     relation_scores,
     to_jsonable,
@@ -239,7 +237,7 @@ def test_heldout_pr_duplicate_row() -> None:
 
 
 def test_heldout_pr_no_gold(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="xlre.evaluation.metrics"):
+    with caplog.at_level(logging.WARNING, logger="xlre.evaluation.heldout"):
         curve = heldout_pr([("b1", "P1", 0.9), ("b2", "P2", 0.1)], [("b1", "NA")], at=(1,))
     assert curve.n_gold == 0
     assert curve.recall == (0.0, 0.0)

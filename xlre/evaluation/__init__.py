@@ -1,6 +1,7 @@
 """Scores: metrics, model evaluation, triple scoring and projection evaluation.
 
-* :mod:`~xlre.evaluation.metrics`: P/R/F1 of entities and relations, held-out PR curves;
+* :mod:`~xlre.evaluation.metrics`: P/R/F1 of entities and relations;
+* :mod:`~xlre.evaluation.heldout`: held-out precision-recall curves and their plot;
 * :mod:`~xlre.evaluation.model_eval`: a trained model on a run's split or on gold marked
   sentences (``xlre evaluate``; training evaluates dev with it each epoch);
 * :mod:`~xlre.evaluation.triples`: extracted triples against gold triples (``xlre score``);
@@ -8,14 +9,12 @@
   (``xlre eval-projection``), through the projection annotation runs use.
 """
 
+from xlre.evaluation.heldout import PRCurve, heldout_pr, plot_pr_curves
 from xlre.evaluation.metrics import (
     PRF,
-    PRCurve,
     bio_to_spans,
     directed_type_scores,
     entity_scores,
-    heldout_pr,
-    plot_pr_curves,
     prf,
     relation_scores,
     to_jsonable,

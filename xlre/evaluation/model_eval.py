@@ -26,13 +26,11 @@ import torch
 
 from xlre.data import SPLITS, Collator, DataConfig, EpochSampler, LabelMaps, build_relation_data
 from xlre.data.gold import bag_direction, directed_label, parse_label
+from xlre.evaluation.heldout import PRCurve, heldout_pr, plot_pr_curves
 from xlre.evaluation.metrics import (
-    PRCurve,
     bio_to_spans,
     directed_type_scores,
     entity_scores,
-    heldout_pr,
-    plot_pr_curves,
     relation_scores,
     to_jsonable,
 )

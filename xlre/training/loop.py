@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -41,7 +40,6 @@ from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_
 from torch.utils.data import DataLoader
 from transformers import AutoTokenizer, get_linear_schedule_with_warmup
 
-from xlre.annotate import read_manifest
 from xlre.data import (
     Collator,
     EpochSampler,
@@ -54,7 +52,6 @@ from xlre.data import (
     scan_run,
 )
 from xlre.evaluation import ALL, evaluate_split, headline, to_jsonable, write_pr_png
-from xlre.kb import RELATIONS_FILE, load_relations
 from xlre.modeling import XlreModel
 from xlre.training.checkpoints import (
     CHECKPOINTS,
@@ -64,6 +61,14 @@ from xlre.training.checkpoints import (
     check_resume,
     latest_checkpoint,
     run_inputs,
+)
+from xlre.training.components import (
+    encoder_max_tokens,
+    flat_settings,
+    mixed_precision,
+    param_groups,
+    relation_names,
+    tracker_names,
 )
 from xlre.training.settings import Settings
 
@@ -92,50 +97,6 @@ def dev_score(metrics: dict[str, dict[str, Any]]) -> float:
         return sum(marked) / len(marked)
     key = "relation_micro_f1" if all("relation_micro_f1" in m for m in langs) else "entity_f1"
     return sum(m.get(key, 0.0) for m in langs) / len(langs)
-
-
-def _mixed_precision(setting: str) -> str | None:
-    if setting != "auto":
-        return setting
-    if os.environ.get("ACCELERATE_MIXED_PRECISION"):
-        return None  # accelerate launch --mixed_precision decides
-    if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
-        return "bf16"
-    return "no"
-
-
-def _trackers(setting: str) -> list[str]:
-    if setting == "none":
-        return []
-    try:
-        import tensorboard  # noqa: F401
-    except ImportError:
-        if setting == "tensorboard":
-            raise TrainError(
-                "train.tracker = 'tensorboard' but tensorboard is not installed; "
-                "pip install 'xlre[tracking]' or set train.tracker=none"
-            ) from None
-        return []
-    return ["tensorboard"]
-
-
-
-def _param_groups(model: Any, settings: Settings) -> list[dict[str, Any]]:
-    cfg = settings.train
-    groups: dict[tuple[bool, bool], list[torch.nn.Parameter]] = {}
-    for name, param in model.named_parameters():
-        if not param.requires_grad:
-            continue
-        is_head = not name.startswith("encoder.")
-        no_decay = param.ndim < 2 or "LayerNorm" in name or "layer_norm" in name
-        groups.setdefault((is_head, no_decay), []).append(param)
-    return [
-        {"params": params,
-         "lr": cfg.head_learning_rate if is_head else cfg.learning_rate,
-         "weight_decay": 0.0 if no_decay else cfg.weight_decay}
-        for (is_head, no_decay), params in sorted(groups.items())
-    ]
-
 
 
 def train(
@@ -220,9 +181,9 @@ class Trainer:
                 f"{out_dir} holds an earlier training run; pass --resume to continue it, or "
                 "choose a new --out"
             )
-        trackers = _trackers(tcfg.tracker)
+        trackers = tracker_names(tcfg.tracker)
         accelerator = Accelerator(
-            mixed_precision=_mixed_precision(tcfg.mixed_precision),
+            mixed_precision=mixed_precision(tcfg.mixed_precision),
             gradient_accumulation_steps=tcfg.gradient_accumulation_steps,
             log_with=trackers or None,
             project_config=ProjectConfiguration(project_dir=str(out_dir), logging_dir=str(out_dir / "logs")),
@@ -264,7 +225,7 @@ class Trainer:
             raise load_error(exc) from None
         if tcfg.freeze_word_embeddings:
             model.encoder.get_input_embeddings().weight.requires_grad_(False)
-        max_len = _encoder_max_tokens(model)
+        max_len = encoder_max_tokens(model)
         if settings.data.max_seq_length > max_len:
             raise TrainError(
                 f"data.max_seq_length = {settings.data.max_seq_length} but the encoder takes at "
@@ -296,7 +257,7 @@ class Trainer:
         )
         steps_per_epoch = math.ceil(len(train_dl) / tcfg.gradient_accumulation_steps)
         total_steps = steps_per_epoch * tcfg.epochs
-        optimizer = torch.optim.AdamW(_param_groups(model, settings))
+        optimizer = torch.optim.AdamW(param_groups(model, settings))
         scheduler = get_linear_schedule_with_warmup(
             optimizer, int(tcfg.warmup_ratio * total_steps), total_steps)
         model, optimizer, train_dl, scheduler = accelerator.prepare(
@@ -313,7 +274,7 @@ class Trainer:
             if state.finished:
                 logger.info("that run had finished; nothing left to train")
         if trackers:
-            accelerator.init_trackers("xlre", config=_flat(settings.to_dict()))
+            accelerator.init_trackers("xlre", config=flat_settings(settings.to_dict()))
         return cls(accelerator, model, tokenizer, optimizer, scheduler, train_dl, units, data,
                    settings, out_dir, state, trackers, progress)
 
@@ -490,27 +451,3 @@ def final_evaluation(out_dir: Path, data: RelationData, accelerator: Any,
     return metrics
 
 
-def relation_names(run_dir: Path) -> dict[str, dict[str, str]]:
-    """Relation names per language from the KB the run was annotated with (if reachable)."""
-    try:
-        kb_dir = read_manifest(run_dir).get("config", {}).get("kb")
-    except (OSError, ValueError, RuntimeError):
-        kb_dir = None
-    path = Path(kb_dir) / RELATIONS_FILE if kb_dir else None
-    if path is None or not path.exists():
-        logger.warning("the run's KB relations file is not reachable (%s): the model will "
-                       "know relation ids but not their names", path)
-        return {}
-    return {rel.id: dict(rel.labels) for rel in load_relations(path).values()}
-
-
-def _encoder_max_tokens(model: Any) -> int:
-    enc = model.config.encoder
-    positions = enc.get("max_position_embeddings", 512)
-    offset = enc.get("pad_token_id", 0) + 1 if enc.get("model_type") in (
-        "xlm-roberta", "roberta", "camembert") else 0
-    return positions - offset
-
-
-def _flat(tables: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    return {f"{t}.{k}": v for t, fields_ in tables.items() for k, v in fields_.items()}
