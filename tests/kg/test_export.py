@@ -8,6 +8,7 @@ import json
 import networkx as nx
 import pytest
 import rdflib
+from rdflib.compare import isomorphic
 from typer.testing import CliRunner
 
 from xlre.cli import app
@@ -116,6 +117,35 @@ def test_turtle_and_jsonld_parse_to_the_same_graph(triples_file, tmp_path, fmt, 
     other = rdflib.Graph().parse(tmp_path / f"g.{fmt}", format=parser)
     assert len(other) == len(reference) > 0
     assert set(other) == set(reference)
+
+
+def test_hard_strings_round_trip_exactly_in_every_rdf_format(tmp_path):
+    """Quotes, backslashes, newlines, tabs and non-ASCII text survive nt, ttl and jsonld."""
+    s, o = 'Zürich "HB" \\ Nord', "東京\tTokyo\nCity"
+    sentence = f'He said "{s}"\\n\r\nthen\t{o}.'
+    t = Triple(Argument(s, 0, len(s), None, "LOC"), "near",
+               Argument(o, 10, 10 + len(o), "Q1490", "LOC"), 0.75,
+               Evidence('d"1\\', sentence, "de", "models/m"), 'nahe "bei"')
+    path = tmp_path / "hard.jsonl"
+    path.write_text(json.dumps(t.to_json()) + "\n", encoding="utf-8")
+    graphs = {}
+    for fmt, parser in (("nt", "nt"), ("ttl", "turtle"), ("jsonld", "json-ld")):
+        _export(path, fmt, tmp_path / f"hard.{fmt}")
+        graphs[fmt] = rdflib.Graph().parse(tmp_path / f"hard.{fmt}", format=parser)
+    assert len(graphs["nt"]) > 0
+    assert isomorphic(graphs["nt"], graphs["ttl"]) and isomorphic(graphs["nt"], graphs["jsonld"])
+    for g in graphs.values():
+        labels = {(str(x), x.language) for x in g.objects(None, rdflib.RDFS.label)}
+        assert labels == {(s, "de"), (o, "de"), ('nahe "bei"', "de")}
+        ev = g.value(None, rdflib.URIRef(XLRE + "docId"), rdflib.Literal('d"1\\'))
+        text = g.value(ev, rdflib.URIRef(XLRE + "sentence"))
+        assert (str(text), text.language) == (sentence, "de")
+
+
+def test_an_iri_rdf_refuses_is_a_clear_error(triples_file, tmp_path):
+    with pytest.raises(ExportError, match=r"'https://kg\.test/a\|b/' is not a valid IRI"):
+        export([triples_file], "ttl", tmp_path / "g.ttl", base_iri="https://kg.test/a|b/")
+    assert not (tmp_path / "g.ttl").exists() and not (tmp_path / ".g.ttl.tmp").exists()
 
 
 def test_graphml_reads_back_with_networkx(triples_file, tmp_path):

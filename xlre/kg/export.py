@@ -10,7 +10,7 @@ import os
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from xlre.kb import load_kb
 from xlre.kg.aggregate import DEFAULT_BASE_IRI, Graph, ProgressFn, aggregate
@@ -22,8 +22,10 @@ from xlre.kg.reading import ExportError, ReadReport, read_triples
 FORMATS = ("nt", "ttl", "jsonld", "neo4j", "graphml")
 
 
-_WRITERS: dict[str, Callable[[Graph, TextIO], None]] = {
+_WRITERS: dict[str, Callable[[Graph, Any], None]] = {
     "nt": write_nt, "ttl": write_ttl, "jsonld": write_jsonld, "graphml": write_graphml}
+# pyoxigraph's serializer (xlre.kg.rdf) writes bytes; the GraphML writer writes text.
+_BINARY = frozenset({"nt", "ttl", "jsonld"})
 
 
 def export(
@@ -64,7 +66,8 @@ def export(
             out.parent.mkdir(parents=True, exist_ok=True)
             tmp = out.with_name(f".{out.name}.tmp")
             try:
-                with open(tmp, "w", encoding="utf-8") as fh:
+                with (open(tmp, "wb") if fmt in _BINARY
+                      else open(tmp, "w", encoding="utf-8")) as fh:
                     _WRITERS[fmt](graph, fh)
                 os.replace(tmp, out)
             finally:

@@ -1,30 +1,43 @@
 """RDF writers: N-Triples, Turtle and JSON-LD of an aggregated graph (reification for
-confidence and provenance; see :mod:`xlre.kg.aggregate`)."""
+confidence and provenance; see :mod:`xlre.kg.aggregate`).
+
+The graph becomes a stream of :class:`pyoxigraph.Triple` (:func:`rdf_triples`, a generator
+over the graph's own generators) that :func:`pyoxigraph.serialize` writes as it comes, so
+no format holds the graph in memory and all escaping is pyoxigraph's. The writers take a
+file opened in binary mode.
+"""
 
 from __future__ import annotations
 
-import itertools
-import json
 import re
 from collections.abc import Iterator
-from typing import Any, TextIO
+from functools import lru_cache
+from typing import BinaryIO
+
+import pyoxigraph as ox
 
 from xlre.kg.aggregate import RDF, RDFS, XSD, Graph
+from xlre.kg.reading import ExportError
+
+PREFIXES = {"rdf": RDF, "rdfs": RDFS, "xsd": XSD}
 
 
-def _iri(value: str) -> str:
-    return "<" + "".join(f"\\u{ord(c):04X}" if c in '<>"{}|^`\\' or ord(c) <= 0x20 else c
-                         for c in value) + ">"
+def _iri(value: str) -> ox.NamedNode:
+    try:
+        return ox.NamedNode(value)
+    except (TypeError, ValueError) as exc:
+        raise ExportError(f"cannot write {value!r} as an RDF IRI: {exc}") from None
 
 
-def _lit(value: str, lang: str | None = None, dtype: str | None = None) -> str:
-    escaped = (value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-               .replace("\r", "\\r"))
-    if lang:
-        return f'"{escaped}"@{lang}'
-    if dtype:
-        return f'"{escaped}"^^<{dtype}>'
-    return f'"{escaped}"'
+def _lit(value: str, lang: str | None = None, dtype: ox.NamedNode | None = None) -> ox.Literal:
+    try:
+        if lang:
+            return ox.Literal(value, language=lang)
+        if dtype is not None:
+            return ox.Literal(value, datatype=dtype)
+        return ox.Literal(value)
+    except (TypeError, ValueError) as exc:
+        raise ExportError(f"cannot write {value!r} as an RDF literal: {exc}") from None
 
 
 def _lang_tag(lang: str) -> str | None:
@@ -32,95 +45,93 @@ def _lang_tag(lang: str) -> str | None:
         lang != "und" else None
 
 
-def rdf_triples(graph: Graph) -> Iterator[tuple[str, str, str]]:
-    """Every RDF triple of the graph as N-Triples terms (subject, predicate, object)."""
-    x = graph.base + "ns#"
+@lru_cache(maxsize=1024)
+def _language(lang: str) -> str | None:
+    """The language tag of literals in ``lang``: :func:`_lang_tag`'s, when pyoxigraph also
+    takes it as BCP 47 (it refuses ``a`` or ``en-x``); ``None`` (a plain literal) if not."""
+    tag = _lang_tag(lang)
+    if tag is None:
+        return None
+    try:
+        ox.Literal("", language=tag)
+    except ValueError:
+        return None
+    return tag
+
+
+def _namespace(graph: Graph) -> str:
+    """The xlre vocabulary's namespace, once the base IRI is known to be a valid IRI (the
+    graph's other IRIs are the base plus percent-encoded or plain ASCII names)."""
+    try:
+        ox.NamedNode(graph.base)
+    except ValueError as exc:
+        raise ExportError(f"base IRI {graph.base!r} is not a valid IRI for RDF: {exc}") from None
+    return graph.base + "ns#"
+
+
+def rdf_triples(graph: Graph) -> Iterator[ox.Triple]:
+    """Every RDF triple of the graph, as it streams out of the graph's SQLite file."""
+    triple = ox.Triple
+    x = _namespace(graph)
+    label, rdf_type, statement = _iri(RDFS + "label"), _iri(RDF + "type"), _iri(RDF + "Statement")
+    rdf_s, rdf_p, rdf_o = _iri(RDF + "subject"), _iri(RDF + "predicate"), _iri(RDF + "object")
+    double, integer = _iri(XSD + "double"), _iri(XSD + "integer")
+    entity_type, kb_id = _iri(x + "entityType"), _iri(x + "kbId")
+    confidence, evidence_count, evidence = (_iri(x + "confidence"), _iri(x + "evidenceCount"),
+                                            _iri(x + "evidence"))
+    doc_id, sentence, lang_p, model, score = (_iri(x + n) for n in
+                                              ("docId", "sentence", "lang", "model", "score"))
+    offsets = [_iri(x + n) for n in ("subjectStart", "subjectEnd", "objectStart", "objectEnd")]
     for node in graph.nodes():
         s = _iri(node.iri)
-        for lang, label in sorted(node.labels.items()):
-            tag = _lang_tag(lang)
-            yield s, _iri(RDFS + "label"), _lit(label, lang=tag)
+        for lang, text in sorted(node.labels.items()):
+            yield triple(s, label, _lit(text, lang=_language(lang)))
         if node.type:
-            yield s, _iri(x + "entityType"), _lit(node.type)
+            yield triple(s, entity_type, _lit(node.type))
         if node.kb_id:
-            yield s, _iri(x + "kbId"), _lit(node.kb_id)
+            yield triple(s, kb_id, _lit(node.kb_id))
     labelled: set[str] = set()
     for edge in graph.edges():
         s, p, o = (_iri(graph.entity_iri(edge.subject)), _iri(graph.relation_iri(edge.relation)),
                    _iri(graph.entity_iri(edge.object)))
-        yield s, p, o
+        yield triple(s, p, o)
         if edge.relation not in labelled:
             labelled.add(edge.relation)
-            for lang, label in sorted(edge.relation_labels.items()):
-                yield p, _iri(RDFS + "label"), _lit(label, lang=_lang_tag(lang))
-        st = _iri(graph.statement_iri(edge))
-        yield st, _iri(RDF + "type"), _iri(RDF + "Statement")
-        yield st, _iri(RDF + "subject"), s
-        yield st, _iri(RDF + "predicate"), p
-        yield st, _iri(RDF + "object"), o
-        yield st, _iri(x + "confidence"), _lit(repr(round(edge.confidence, 6)), dtype=XSD + "double")
-        yield st, _iri(x + "evidenceCount"), _lit(str(edge.count), dtype=XSD + "integer")
+            for lang, text in sorted(edge.relation_labels.items()):
+                yield triple(p, label, _lit(text, lang=_language(lang)))
+        st_iri = graph.statement_iri(edge)
+        st = _iri(st_iri)
+        yield triple(st, rdf_type, statement)
+        yield triple(st, rdf_s, s)
+        yield triple(st, rdf_p, p)
+        yield triple(st, rdf_o, o)
+        yield triple(st, confidence, _lit(repr(round(edge.confidence, 6)), dtype=double))
+        yield triple(st, evidence_count, _lit(str(edge.count), dtype=integer))
         for j, ev in enumerate(edge.evidence):
-            e = _iri(f"{graph.statement_iri(edge)}/evidence/{j}")
-            yield st, _iri(x + "evidence"), e
-            yield e, _iri(x + "docId"), _lit(ev.doc_id)
-            yield e, _iri(x + "sentence"), _lit(ev.sentence, lang=_lang_tag(ev.lang))
-            yield e, _iri(x + "lang"), _lit(ev.lang)
-            yield e, _iri(x + "model"), _lit(ev.model)
-            yield e, _iri(x + "score"), _lit(repr(round(ev.score, 6)), dtype=XSD + "double")
-            for name, value in (("subjectStart", ev.subject_start), ("subjectEnd", ev.subject_end),
-                                ("objectStart", ev.object_start), ("objectEnd", ev.object_end)):
-                yield e, _iri(x + name), _lit(str(value), dtype=XSD + "integer")
+            e = _iri(f"{st_iri}/evidence/{j}")
+            yield triple(st, evidence, e)
+            yield triple(e, doc_id, _lit(ev.doc_id))
+            yield triple(e, sentence, _lit(ev.sentence, lang=_language(ev.lang)))
+            yield triple(e, lang_p, _lit(ev.lang))
+            yield triple(e, model, _lit(ev.model))
+            yield triple(e, score, _lit(repr(round(ev.score, 6)), dtype=double))
+            for name, value in zip(offsets, (ev.subject_start, ev.subject_end, ev.object_start,
+                                             ev.object_end), strict=True):
+                yield triple(e, name, _lit(str(value), dtype=integer))
 
 
 # --------------------------------------------------------------------------- writers
-def write_nt(graph: Graph, fh: TextIO) -> None:
-    for s, p, o in rdf_triples(graph):
-        fh.write(f"{s} {p} {o} .\n")
+def write_nt(graph: Graph, fh: BinaryIO) -> None:
+    """N-Triples (pyoxigraph's canonical form: one triple a line, UTF-8)."""
+    ox.serialize(rdf_triples(graph), fh, ox.RdfFormat.N_TRIPLES)
 
 
-def write_ttl(graph: Graph, fh: TextIO) -> None:
-    """Turtle: full IRIs in angle brackets (always valid), one block per subject run."""
-    fh.write(f"@prefix rdf: <{RDF}> .\n@prefix rdfs: <{RDFS}> .\n@prefix xsd: <{XSD}> .\n\n")
-    current = None
-    for s, p, o in rdf_triples(graph):
-        if s == current:
-            fh.write(f" ;\n    {p} {o}")
-        else:
-            if current is not None:
-                fh.write(" .\n")
-            fh.write(f"{s}\n    {p} {o}")
-            current = s
-    if current is not None:
-        fh.write(" .\n")
+def write_ttl(graph: Graph, fh: BinaryIO) -> None:
+    """Turtle with the rdf, rdfs, xsd and xlre prefixes; one block per subject run."""
+    ox.serialize(rdf_triples(graph), fh, ox.RdfFormat.TURTLE,
+                 prefixes={**PREFIXES, "xlre": _namespace(graph)})
 
 
-def _jsonld_object(term: str) -> dict[str, str]:
-    if term.startswith("<"):
-        return {"@id": _unescape_iri(term[1:-1])}
-    body, _, tail = term[1:].rpartition('"')
-    value = json.loads('"' + body + '"')
-    if tail.startswith("@"):
-        return {"@value": value, "@language": tail[1:]}
-    if tail.startswith("^^"):
-        return {"@value": value, "@type": tail[3:-1]}
-    return {"@value": value}
-
-
-def _unescape_iri(value: str) -> str:
-    return re.sub(r"\\u([0-9A-F]{4})", lambda m: chr(int(m.group(1), 16)), value)
-
-
-def write_jsonld(graph: Graph, fh: TextIO) -> None:
-    """JSON-LD in expanded form: one node object per subject run, written as it comes."""
-    fh.write('{"@context": ' + json.dumps({"rdfs": RDFS, "xsd": XSD}) + ',\n "@graph": [')
-    first = True
-    for s, group in itertools.groupby(rdf_triples(graph), key=lambda t: t[0]):
-        node: dict[str, Any] = {"@id": _unescape_iri(s[1:-1])}
-        for _, p, o in group:
-            node.setdefault(_unescape_iri(p[1:-1]), []).append(_jsonld_object(o))
-        fh.write(("\n  " if first else ",\n  ") + json.dumps(node, ensure_ascii=False))
-        first = False
-    fh.write("\n]}\n")
-
-
+def write_jsonld(graph: Graph, fh: BinaryIO) -> None:
+    """JSON-LD in expanded form: an array of node objects, one per subject run."""
+    ox.serialize(rdf_triples(graph), fh, ox.RdfFormat.JSON_LD)
