@@ -27,6 +27,14 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from xlre.annotate import AnnotateConfig, annotate, iter_records
+from xlre.evaluation import score_triples
+from xlre.extraction import Extractor, read_documents
+from xlre.kb import load_kb
+from xlre.kg import DEFAULT_BASE_IRI, export, load_store, query_store
+from xlre.modeling import TINY, build_encoder
+from xlre.training import load_settings, train
+
 logger = logging.getLogger(__name__)
 
 DEMO_DIR = Path(__file__).resolve().parent.parent / "corpora" / "demo-en-fr"
@@ -91,15 +99,6 @@ def run_demo(out: Path | str, quick: bool = False, progress: ProgressFn | None =
     ``progress(stage, message)`` is called as each stage starts; ``train_progress`` is
     handed to :func:`xlre.training.train`.
     """
-    from xlre.annotate import AnnotateConfig, annotate
-    from xlre.evaluation.triples import score_triples
-    from xlre.extraction import Extractor, read_documents
-    from xlre.kb import load_kb
-    from xlre.kg import export, load_store, query_store
-    from xlre.modeling.tiny import TINY, build_encoder
-    from xlre.training import train
-    from xlre.training.settings import load_settings
-
     say = progress or (lambda stage, message: logger.info("%s: %s", stage, message))
     out = Path(out)
     if not (demo_dir / "parallel.tsv").exists():
@@ -136,8 +135,6 @@ def run_demo(out: Path | str, quick: bool = False, progress: ProgressFn | None =
     say("model", "building a tiny random XLM-R and its tokenizer")
     shape = replace(TINY, layers=1, hidden=64, heads=2, intermediate=128) if quick else TINY
     enc_dir = out / "tiny-encoder"
-    from xlre.annotate import iter_records
-
     build_encoder(enc_dir, (r["text"] for r in iter_records(run_dir)), shape)
     stages["model"] = {"shape": asdict(shape), "seconds": round(time.perf_counter() - t0, 1),
                        "output": str(enc_dir)}
@@ -186,8 +183,6 @@ def run_demo(out: Path | str, quick: bool = False, progress: ProgressFn | None =
                         "output": f"{ttl} and {store_dir}"}
 
     say("query", "SPARQL: facts per relation")
-    from xlre.kg import DEFAULT_BASE_IRI
-
     query = SPARQL_BY_RELATION.format(base=DEFAULT_BASE_IRI)
     result = query_store(store_dir, query)
     stages["query"] = {"sparql": query, "variables": result["variables"],

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch.utils.data import DataLoader
 
 from xlre.data import SPLITS, Collator, DataConfig, EpochSampler, LabelMaps, build_relation_data
 from xlre.data.gold import bag_direction, directed_label, parse_label
@@ -43,8 +44,6 @@ ALL = "all"
 
 def eval_loader(seqs: Any, num_relations: int, pad_id: int, batch_size: int) -> Any:
     """Rows of ``seqs`` in order (never shuffled), ``batch_size`` sequences a batch."""
-    from torch.utils.data import DataLoader
-
     return DataLoader(
         list(range(len(seqs))), batch_size=batch_size,
         sampler=EpochSampler(len(seqs), seed=0, shuffle=False),

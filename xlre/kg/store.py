@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import pyoxigraph as ox
+
 from xlre.kg.aggregate import DEFAULT_BASE_IRI
 from xlre.kg.export import export
 from xlre.kg.reading import ExportError
@@ -29,8 +31,6 @@ def load_store(paths: Iterable[str | Path], store_dir: str | Path,
                base_iri: str = DEFAULT_BASE_IRI, kb: Any = None, skip_bad: bool = False,
                progress: Any = None) -> dict[str, Any]:
     """Add the triples in ``paths`` to the store in ``store_dir`` (created if needed)."""
-    import pyoxigraph as ox
-
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="xlre-store-") as tmp:
         nt = Path(tmp) / "graph.nt"
@@ -58,8 +58,6 @@ def _term(value: Any) -> Any:
 def query_store(store_dir: str | Path, sparql: str) -> dict[str, Any]:
     """Run ``sparql`` on the store: ``{"variables", "rows"}`` for SELECT, ``{"boolean"}``
     for ASK, ``{"triples"}`` for CONSTRUCT and DESCRIBE (terms as plain strings)."""
-    import pyoxigraph as ox
-
     path = Path(store_dir)
     if not path.is_dir():
         raise StoreError(f"{path}: no store here; create it with xlre kg load --store {path}")

@@ -36,7 +36,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import AutoConfig, AutoModel, PreTrainedModel
+from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedModel
 from transformers.utils import ModelOutput
 
 from xlre.data import LabelMaps
@@ -104,8 +104,6 @@ class XlreModel(PreTrainedModel):
         Returns ``(model, tokenizer)``. With ``relation_repr="markers"`` the typed entity
         markers are added to the tokenizer as special tokens and the embeddings resized.
         """
-        from transformers import AutoTokenizer
-
         tokenizer = tokenizer or AutoTokenizer.from_pretrained(name_or_path)
         encoder = AutoModel.from_pretrained(name_or_path)
         config = XlreConfig(
@@ -239,8 +237,6 @@ class ModelDirError(ValueError):
 
 def load_model_dir(model_dir: str | Path) -> tuple[XlreModel, Any]:
     """``(model, tokenizer)`` from a directory written by ``xlre train``, checked first."""
-    from transformers import AutoTokenizer
-
     model_dir = Path(model_dir)
     if not (model_dir / "config.json").exists():
         raise ModelDirError(f"{model_dir}: no config.json; give a directory written by xlre train")
