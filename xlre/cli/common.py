@@ -53,17 +53,19 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
+def new_bar(eta: bool = True) -> Progress:
+    """A rich progress display on standard error: description, bar, count, time (and ETA)."""
+    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn()]
+    if eta:
+        columns.append(TimeRemainingColumn())
+    return Progress(*columns, console=err_console)
+
+
 @contextmanager
 def progress_bar(total: int | None, stages: dict[str, str]):
     """A progress bar on standard error with one row per stage; yields ``update``."""
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=err_console) as bar:
+    with new_bar() as bar:
         tasks: dict[str, TaskID] = {}
 
         def update(stage: str, n: int) -> None:
@@ -87,3 +89,14 @@ LAYER_HELP = (
     "family, 7 for 12-layer 384-wide encoders such as multilingual-e5-small (measured), "
     "else two thirds of its depth (8 of 12, as simalign)."
 )
+
+
+# Options every aligning command shares (align, annotate, eval-projection): one spelling
+# and one help text, read by the one aligner factory, alignment.build_aligner.
+AlignerOpt = Annotated[str, typer.Option(help="eflomal (statistical), simalign (neural encoder), or combined (eflomal plus confident neural links).")]
+SymmetrizeOpt = Annotated[str, typer.Option(help="eflomal: intersect, union, grow-diag, grow-diag-final or grow-diag-final-and.")]
+StemPrefixOpt = Annotated[int, typer.Option(help="eflomal: train on the first N characters of each word (0: whole words).")]
+ExtraCorpusOpt = Annotated[list[str] | None, typer.Option(help="eflomal: extra parallel text for training only (PATH, or SRC_PATH::TGT_PATH); repeatable.")]
+ModelOpt = Annotated[str, typer.Option(help="simalign/combined: Hugging Face encoder name or local path.")]
+LayerOpt = Annotated[int | None, typer.Option(help=LAYER_HELP)]
+ConfidentOpt = Annotated[float, typer.Option(help="combined: add neural links whose similarity is at least this.")]

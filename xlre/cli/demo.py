@@ -8,15 +8,10 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
     TaskID,
-    TextColumn,
-    TimeElapsedColumn,
 )
 
-from xlre.cli.common import app, err_console, fail, quiet_hf
+from xlre.cli.common import app, fail, new_bar, quiet_hf
 
 DEMO_STAGES = ("annotate", "model", "train", "evaluate", "extract", "export", "query")
 
@@ -37,9 +32,7 @@ def demo_cmd(
     from xlre.demo import DemoError, run_demo
 
     quiet_hf()
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn())
-    bar = Progress(*columns, console=err_console)
+    bar = new_bar(eta=False)
     stage_task = bar.add_task("demo", total=len(DEMO_STAGES))
     epoch_task: dict[str, TaskID] = {}
 

@@ -9,16 +9,10 @@ from typing import Annotated
 
 import typer
 from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
     TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
 )
 
-from xlre.cli.common import app, err_console, fail, progress_bar, quiet_hf
+from xlre.cli.common import app, err_console, fail, new_bar, progress_bar, quiet_hf
 
 
 @app.command("init-model")
@@ -55,11 +49,9 @@ def init_model_cmd(
     err_console.print(f"wrote a random XLM-R encoder ({hidden} hidden, {layers} layers) to {out}")
 
 
-def _trainingprogress_bar():
+def _training_progress():
     """A rich progress bar driven by xlre.training's ``progress(kind, advance, total)``."""
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn(), TimeRemainingColumn())
-    bar = Progress(*columns, console=err_console)
+    bar = new_bar()
     tasks: dict[str, TaskID] = {}
 
     def update(kind: str, n: int, total: int) -> None:
@@ -107,7 +99,7 @@ def train_cmd(
         raise fail(str(err)) from None
     if run is None and not sources:
         raise fail("give training data: --run RUN_DIR, --marked SPLIT:LANG:PATH, or both")
-    bar, update = _trainingprogress_bar()
+    bar, update = _training_progress()
     try:
         with bar:
             metrics = train(run, model, out, settings, resume=resume, progress=update,

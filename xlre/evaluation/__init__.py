@@ -30,7 +30,7 @@ from xlre.evaluation.model_eval import (
     predict_rows,
     write_pr_png,
 )
-from xlre.evaluation.projection import evaluate_projection
+from xlre.evaluation.projection import evaluate_projection, project_gold, score_projection
 from xlre.evaluation.triples import ScoreError, read_gold, score_triples
 
 __all__ = [
@@ -52,8 +52,10 @@ __all__ = [
     "plot_pr_curves",
     "predict_rows",
     "prf",
+    "project_gold",
     "read_gold",
     "relation_scores",
+    "score_projection",
     "score_triples",
     "to_jsonable",
     "write_pr_png",

@@ -117,23 +117,14 @@ def project_gold(
                                 "unpaired": unpaired}}
 
 
-def evaluate_projection(
-    src_file: Path | str,
-    tgt_file: Path | str,
-    src_lang: str,
-    tgt_lang: str,
-    aligner: WordAligner | None,
-    extra_corpora: Sequence[ParallelCorpus] = (),
-    use_identical: bool = True,
-    skip_bad: bool = True,
-    progress: Callable[[str, int], None] | None = None,
-    kb: KnowledgeBase | None = None,
-    ner: Any = None,
-    links_file: Path | str | None = None,
-) -> dict[str, object]:
-    """Project gold source entities onto the target side and score them (see module)."""
-    done = project_gold(src_file, tgt_file, src_lang, tgt_lang, aligner, extra_corpora,
-                        use_identical, skip_bad, progress, kb, ner, links_file)
+def evaluate_projection(*args: Any, **kwargs: Any) -> dict[str, object]:
+    """Project gold source entities onto the target side and score them (see module):
+    :func:`project_gold`'s arguments, :func:`score_projection`'s result."""
+    return score_projection(project_gold(*args, **kwargs))
+
+
+def score_projection(done: dict[str, Any]) -> dict[str, object]:
+    """The scores of the module docstring for what :func:`project_gold` returned."""
     counts: Counter[str] = Counter()
     outcomes: Counter[str] = Counter()
     for sid, projections in zip(done["ids"], done["projections"], strict=True):
