@@ -39,7 +39,7 @@ def _onednn_linear_op() -> Any:
     return op
 
 
-# The checked oneDNN linear op, set by _use_onednn.
+# The checked oneDNN linear op, set by use_onednn.
 _ONEDNN: dict[str, Any] = {"linear": None}
 
 

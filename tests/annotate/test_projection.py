@@ -64,21 +64,21 @@ def test_eval_projection_finds_the_target_spans_of_a_run(tmp_path):
     # Through the run's own word links, the gold entities land where the run put them.
     done = project_gold(src_gold, tgt_gold, "en", "fr", None, kb=load_kb(kb_dir),
                         links_file=run / LINKS_FILE)
-    assert done["ids"] == [f"p{k}" for k in range(60)]
+    assert done.ids == [f"p{k}" for k in range(60)]
     exact = projected = 0
-    for sid, projections in zip(done["ids"], done["projections"], strict=True):
-        src = done["src"][sid]
+    for sid, projections in zip(done.ids, done.projections, strict=True):
+        src = done.src[sid]
         assert run_src[sid] == [src.e1, src.e2], "the run links exactly the gold entities"
         got = {(p.span.char_start, p.span.char_end) for p in projections if p.span is not None}
         assert got == run_tgt[sid], sid
         projected += len(got)
-        gold = (done["tgt"][sid].e1, done["tgt"][sid].e2)
+        gold = (done.tgt[sid].e1, done.tgt[sid].e2)
         exact += sum(p.span is not None and (p.span.char_start, p.span.char_end) == g
                      for p, g in zip(projections, gold, strict=True))
     assert projected >= 0.75 * 120, "too few projections for the comparison to mean much"
     # ... for the same reasons: each outcome (projected, snapped to an alias or an
     # identical name, ...) as often as the run counted it.
-    outcomes = Counter(p.outcome for ps in done["projections"] for p in ps)
+    outcomes = Counter(p.outcome for ps in done.projections for p in ps)
     assert outcomes == manifest["counts"]["projection"]
     assert outcomes["snapped"] > 0, outcomes
 

@@ -38,8 +38,8 @@ class Projector:
                  min_alias_chars: int = 2, case: str = "smart",
                  use_identical: bool = True) -> None:
         self.tgt_lang = tgt_lang
-        # Target-side aliases (target language plus source-language forms, since
-        # names are often written alike) anchor projected spans.
+        # The KB's target-language aliases anchor projected spans; names written alike in
+        # both languages are found by identical-name anchors instead.
         self.gazetteers = ([Gazetteer(kb, tgt_lang, min_alias_chars, case)]
                            if kb is not None else [])
         self.ner = ner

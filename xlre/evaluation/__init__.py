@@ -30,7 +30,12 @@ from xlre.evaluation.model_eval import (
     predict_rows,
     write_pr_png,
 )
-from xlre.evaluation.projection import evaluate_projection, project_gold, score_projection
+from xlre.evaluation.projection import (
+    GoldProjection,
+    evaluate_projection,
+    project_gold,
+    score_projection,
+)
 from xlre.evaluation.triples import ScoreError, read_gold, score_triples
 
 __all__ = [
@@ -38,6 +43,7 @@ __all__ = [
     "MARKED_THRESHOLDS",
     "PRF",
     "EvaluateError",
+    "GoldProjection",
     "PRCurve",
     "ScoreError",
     "bio_to_spans",

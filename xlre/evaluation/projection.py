@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from alignment.aligners import WordAligner
 from alignment.corpus import ParallelCorpus
 from alignment.pharaoh import read_pharaoh
 from alignment.pipeline import add_extra_corpora
+from alignment.projection import Projection
 from alignment.records import TokenizedText
 from alignment.spans import char_to_token_span
 from alignment.tokenize import Tokenizer
@@ -64,6 +66,19 @@ def gold_entities(rec: MarkedSentence, tok: TokenizedText,
     return out
 
 
+@dataclass(frozen=True)
+class GoldProjection:
+    """What :func:`project_gold` did: the paired record ids (source-file order), the
+    records of each side by id, two projections per record (``e1``, ``e2``) and what
+    reading skipped."""
+
+    ids: list[str]
+    src: dict[str, MarkedSentence]
+    tgt: dict[str, MarkedSentence]
+    projections: list[list[Projection]]
+    skipped_records: dict[str, Any]
+
+
 def project_gold(
     src_file: Path | str,
     tgt_file: Path | str,
@@ -77,12 +92,11 @@ def project_gold(
     kb: KnowledgeBase | None = None,
     ner: Any = None,
     links_file: Path | str | None = None,
-) -> dict[str, Any]:
+) -> GoldProjection:
     """Project the gold source entities of paired marked records onto the target side.
 
     Word links come from ``aligner`` or, with ``links_file``, from Pharaoh links (one line
-    per paired record, in source-file order). Returns the paired ids, the records, their
-    tokens, the projections (two per record) and what reading skipped.
+    per paired record, in source-file order).
     """
     src_report, tgt_report = MarkedReport(), MarkedReport()
     src_recs = {r.sent_id: r for r in read_marked(src_file, skip_bad, src_report)}
@@ -111,10 +125,9 @@ def project_gold(
     for k, sid in enumerate(ids):
         ents = gold_entities(src_recs[sid], src_toks[k], linker)
         projections.append(projector.project(ents, src_toks[k], tgt_toks[k], set(links[k])))
-    return {"ids": ids, "src": src_recs, "tgt": tgt_recs, "tgt_tokens": tgt_toks,
-            "projections": projections,
-            "skipped_records": {"src": src_report.as_dict(), "tgt": tgt_report.as_dict(),
-                                "unpaired": unpaired}}
+    return GoldProjection(ids, src_recs, tgt_recs, projections,
+                          {"src": src_report.as_dict(), "tgt": tgt_report.as_dict(),
+                           "unpaired": unpaired})
 
 
 def evaluate_projection(*args: Any, **kwargs: Any) -> dict[str, object]:
@@ -123,12 +136,12 @@ def evaluate_projection(*args: Any, **kwargs: Any) -> dict[str, object]:
     return score_projection(project_gold(*args, **kwargs))
 
 
-def score_projection(done: dict[str, Any]) -> dict[str, object]:
+def score_projection(done: GoldProjection) -> dict[str, object]:
     """The scores of the module docstring for what :func:`project_gold` returned."""
     counts: Counter[str] = Counter()
     outcomes: Counter[str] = Counter()
-    for sid, projections in zip(done["ids"], done["projections"], strict=True):
-        t_rec = done["tgt"][sid]
+    for sid, projections in zip(done.ids, done.projections, strict=True):
+        t_rec = done.tgt[sid]
         exact_both = True
         for proj, (g_start, g_end) in zip(projections, (t_rec.e1, t_rec.e2), strict=True):
             counts["gold"] += 1
@@ -148,7 +161,7 @@ def score_projection(done: dict[str, Any]) -> dict[str, object]:
             counts["pairs_full"] += 1
         if exact_both:
             counts["pairs_exact"] += 1
-    n = len(done["ids"])
+    n = len(done.ids)
     pred, gold = counts["predicted"], counts["gold"]
     p_ex = counts["exact"] / pred if pred else 0.0
     r_ex = counts["exact"] / gold if gold else 0.0
@@ -163,5 +176,5 @@ def score_projection(done: dict[str, Any]) -> dict[str, object]:
         "pairs_fully_projected": round(counts["pairs_full"] / n, 4) if n else 0.0,
         "relation_preserved": round(counts["pairs_exact"] / n, 4) if n else 0.0,
         "outcomes": dict(outcomes),
-        "skipped_records": done["skipped_records"],
+        "skipped_records": done.skipped_records,
     }
