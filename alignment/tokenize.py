@@ -2,7 +2,9 @@
 
 Tokens come from spaCy's rule-based tokenizer for the language (``spacy.blank``), so
 no model download is needed. Chinese is segmented with jieba and Japanese with
-SudachiPy, both through spaCy (install ``xlre[cjk]``). Whitespace tokens are dropped:
+SudachiPy, both through spaCy (install ``xlre[cjk]``). The language may be any BCP 47 tag
+(``zh-Hans``, ``zh_TW``, ``cmn``, ``EN``): :func:`alignment.languages.normalize_lang` turns
+it into the base code the tokenizer is chosen by. Whitespace tokens are dropped:
 a token never contains a space, so token lists can be written space-separated.
 With ``pretokenized=True`` the text is split on whitespace and tokens are kept as they
 are.
@@ -15,6 +17,7 @@ from collections.abc import Iterable, Iterator
 from functools import cache
 from typing import Any
 
+from alignment.languages import LanguageError, normalize_lang
 from alignment.records import TokenizedText
 
 logger = logging.getLogger(__name__)
@@ -69,9 +72,14 @@ class Tokenizer:
     """Tokenizes text of one language into :class:`TokenizedText` records."""
 
     def __init__(self, lang: str, pretokenized: bool = False) -> None:
-        self.lang = lang
+        try:
+            #: The base language code (``zh`` for ``zh-Hans``; see alignment.languages).
+            self.lang = normalize_lang(lang)
+        except LanguageError as err:
+            hint = "" if pretokenized else "; or pass --pretokenized for whitespace-tokenized text"
+            raise TokenizerError(f"{err}{hint}") from None
         self.pretokenized = pretokenized
-        self._spacy = None if pretokenized else _spacy_tokenizer(lang)
+        self._spacy = None if pretokenized else _spacy_tokenizer(self.lang)
 
     def __call__(self, text: str) -> TokenizedText:
         return next(self.pipe([text]))

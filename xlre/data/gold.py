@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from alignment.errors import CorpusError
+from alignment.languages import LanguageError, normalize_lang
 from alignment.tokenize import Tokenizer
 from xlre.data.marked import MarkedReport, MarkedSentence, read_marked, reason_slug
 from xlre.data.splits import GOLD_BAG_PREFIX, SPLITS
@@ -73,9 +74,10 @@ class MarkedSource:
                 f"marked source {spec!r}: expected SPLIT:LANG:PATH (SPLIT one of "
                 f"{', '.join(SPLITS)}) or LANG:PATH, e.g. train:en:kbp37/train.txt"
             )
-        if not re.fullmatch(r"[a-z]{2,3}(-[A-Za-z0-9]+)?", lang):
-            raise GoldError(f"marked source {spec!r}: {lang!r} is not a language code "
-                            "such as en or fr")
+        try:  # zh-Hans, zh_TW, cmn -> zh; EN, en-US -> en (alignment.languages)
+            lang = normalize_lang(lang)
+        except LanguageError as err:
+            raise GoldError(f"marked source {spec!r}: {err}") from None
         p = Path(path)
         if not p.is_file():
             raise GoldError(f"marked source {spec!r}: {p} is not a file")
