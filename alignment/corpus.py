@@ -12,6 +12,11 @@ default (``skip_bad=False``) the first bad line raises :class:`CorpusError` nami
 file, the line and the fix; with ``skip_bad=True`` it is yielded as a :class:`BadLine`
 and counted in the reader's :class:`SkipReport`, so callers can keep their output one
 line per *input* pair.
+
+Tokenisation is part of a corpus's layout: ``pretokenized=True`` says its text is
+already tokens separated by whitespace; otherwise it is raw text, for the language's
+tokenizer. :func:`alignment.pipeline.add_extra_corpora` tokenises each extra corpus as
+its own flag says, whatever the main corpus is.
 """
 
 from __future__ import annotations
@@ -114,7 +119,8 @@ class ParallelCorpus:
 
     Iterating yields :class:`SentencePair` for good lines and :class:`BadLine` for bad
     ones (the latter only when ``skip_bad`` is true; otherwise a bad line raises
-    :class:`CorpusError`). ``report`` counts what was skipped so far.
+    :class:`CorpusError`). ``report`` counts what was skipped so far. ``pretokenized``
+    records whether the text is whitespace-separated tokens or raw text (module).
     """
 
     def __init__(
@@ -125,6 +131,7 @@ class ParallelCorpus:
         tgt_path: Path | str | None = None,
         fmt: CorpusFormat = "auto",
         skip_bad: bool = False,
+        pretokenized: bool = False,
     ) -> None:
         if fmt not in FORMATS:
             raise ValueError(f"unknown corpus format {fmt!r}; choose one of {', '.join(FORMATS)}")
@@ -133,6 +140,8 @@ class ParallelCorpus:
         self.src_lang = src_lang
         self.tgt_lang = tgt_lang
         self.skip_bad = skip_bad
+        #: The text is already tokenized (split on whitespace), not raw text.
+        self.pretokenized = pretokenized
         self.report = SkipReport()
         if self.tgt_path is not None:
             self.fmt = "two-files"

@@ -100,6 +100,15 @@ def _check_length(
     return bad
 
 
+def corpus_tokenizer(corpus: ParallelCorpus, tok: Tokenizer) -> Tokenizer:
+    """The tokenizer for ``corpus`` in ``tok``'s language: ``tok`` itself when it reads
+    text as the corpus is written (``corpus.pretokenized``), else one of the same kind
+    (a :class:`~alignment.script.FoldingTokenizer` stays one) that does."""
+    if tok.pretokenized == corpus.pretokenized:
+        return tok
+    return type(tok)(tok.lang, pretokenized=corpus.pretokenized)
+
+
 def add_extra_corpora(
     aligner: WordAligner,
     extra: Sequence[ParallelCorpus],
@@ -107,7 +116,13 @@ def add_extra_corpora(
     tgt_tok: Tokenizer,
     progress: ProgressFn | None = None,
 ) -> int:
-    """Feed extra parallel text to an aligner that trains on text (eflomal)."""
+    """Feed extra parallel text to an aligner that trains on text (eflomal).
+
+    ``src_tok`` and ``tgt_tok`` (the main corpus's) give the two languages; each extra
+    corpus is tokenised as its own layout says (:func:`corpus_tokenizer`): split on
+    whitespace when it is ``pretokenized``, else by the language's tokenizer (jieba for
+    Chinese), even when the main corpus is pretokenized.
+    """
     add = getattr(aligner, "add_training_text", None)
     if add is None:
         raise ValueError(
@@ -116,8 +131,9 @@ def add_extra_corpora(
         )
     total = 0
     for corpus in extra:
+        src_c, tgt_c = corpus_tokenizer(corpus, src_tok), corpus_tokenizer(corpus, tgt_tok)
         for chunk in _chunks(corpus, 20000):
-            items = [it for it in _tokenize_chunk(chunk, src_tok, tgt_tok) if not isinstance(it, BadLine)]
+            items = [it for it in _tokenize_chunk(chunk, src_c, tgt_c) if not isinstance(it, BadLine)]
             total += add([it.src.tokens for it in items], [it.tgt.tokens for it in items])
             if progress:
                 progress("extra", len(chunk))
@@ -138,6 +154,9 @@ def align_corpus(
     progress: ProgressFn | None = None,
 ) -> AlignSummary:
     """Align every pair of ``corpus`` and write 0-indexed Pharaoh links to ``out_path``.
+
+    ``corpus`` is tokenised by ``src_tokenizer`` and ``tgt_tokenizer``; each of
+    ``extra_corpora`` as its own layout says (:func:`add_extra_corpora`).
 
     Aligners that must see the whole corpus to learn from it (eflomal without priors)
     get it in one piece; others get chunks of ``chunk_size`` pairs, so memory stays

@@ -8,7 +8,16 @@ symmetrised (:mod:`alignment.symmetrize`).
 Priors: after training, lexical, jump and fertility counts can be saved in eflomal's
 priors format (``LEX``/``HMMF``/``HMMR``/``FERF``/``FERR`` lines). Aligning with those
 priors lets a huge corpus be trained once and then aligned shard by shard, each shard
-seeing the same statistics. eflomal lowercases tokens; priors are stored lowercased.
+seeing the same statistics.
+
+Training forms: eflomal learns from a normalised form of each token, never shown in the
+output: casefolded (so ``The``/``the`` and ``Paris``/``paris`` are one word whether or not
+a corpus is lowercased), with traditional Chinese characters folded to simplified
+(:func:`alignment.script.fold_script`, ``fold_scripts=True``), then cut to ``prefix_len``
+characters. Each form is a token of its own (neither fold adds or removes a space), so
+the links' token indices are those of the tokens given. Priors are stored in these
+forms; priors saved before the forms were casefolded and script-folded still load, but
+their traditional Chinese and ``ß``-like entries no longer match.
 
 Per-link score: eflomal gives no link posteriors, so a link's score is the share of the
 two directions that found it (1.0 both, 0.5 one).
@@ -29,6 +38,7 @@ from alignment.aligners.base import AlignerError, WordAligner
 from alignment.corpus import count_lines
 from alignment.errors import CorpusError
 from alignment.records import Links
+from alignment.script import ScriptFoldError, fold_script
 from alignment.symmetrize import SYMMETRIZATIONS, symmetrize
 
 logger = logging.getLogger(__name__)
@@ -86,6 +96,10 @@ class EflomalAligner(WordAligner):
             (a cheap stemmer that pools rare inflected forms); links are unchanged.
             4 is the default because it measured best on the EN-FR Hansards gold
             (AER about 0.075 against 0.095 for whole words; scripts/bench_align.py).
+        fold_scripts: train on Chinese text with traditional characters folded to
+            simplified (module docstring), so corpora in either script pool their
+            counts; needs OpenCC only when the text holds Han characters, and without
+            it raises :class:`AlignerError` saying what to install (or pass False).
 
     The default symmetrisation is ``intersect``, the most precise and the best on AER;
     ``grow-diag-final-and`` trades precision for recall.
@@ -102,6 +116,7 @@ class EflomalAligner(WordAligner):
         rel_iterations: float = 1.0,
         null_prior: float = 0.2,
         prefix_len: int = 4,
+        fold_scripts: bool = True,
     ) -> None:
         if symmetrize_method not in SYMMETRIZATIONS:
             raise ValueError(
@@ -118,6 +133,7 @@ class EflomalAligner(WordAligner):
         self.rel_iterations = rel_iterations
         self.null_prior = null_prior
         self.prefix_len = prefix_len
+        self.fold_scripts = fold_scripts
         # Training text and the last run's files live in a private working directory,
         # so memory stays flat: eflomal reads the text from disk into compact arrays.
         self._workdir = tempfile.TemporaryDirectory(prefix="xlre-eflomal-")
@@ -130,6 +146,20 @@ class EflomalAligner(WordAligner):
         """Without priors eflomal must see all the text at once to learn from it."""
         return self.priors is None
 
+    def training_line(self, tokens: Sequence[str]) -> str:
+        """The line eflomal trains on for ``tokens``: the module's training forms."""
+        line = " ".join(tokens).casefold()
+        if len(line.split()) != len(tokens):
+            # A token holding a space of another kind (U+00A0 ...) would read as two:
+            # drop its inner spaces so the token indices stay those of ``tokens``.
+            line = " ".join("".join(t.split()) or "_" for t in tokens).casefold()
+        if self.fold_scripts:
+            try:
+                line = fold_script(line)
+            except ScriptFoldError as err:
+                raise AlignerError(str(err)) from None
+        return line + "\n"
+
     def add_training_text(self, src: Sequence[Sequence[str]], tgt: Sequence[Sequence[str]]) -> int:
         """Add tokenised parallel text used for training only; returns pairs added."""
         self._check_lengths(src, tgt)
@@ -139,8 +169,8 @@ class EflomalAligner(WordAligner):
         ) as ft:
             for s, t in zip(src, tgt, strict=True):
                 if 0 < len(s) <= self.max_tokens and 0 < len(t) <= self.max_tokens:
-                    fs.write(" ".join(s) + "\n")
-                    ft.write(" ".join(t) + "\n")
+                    fs.write(self.training_line(s))
+                    ft.write(self.training_line(t))
                     added += 1
         self._n_extra += added
         return added
@@ -168,8 +198,8 @@ class EflomalAligner(WordAligner):
                     )
                 if not s or not t:
                     empty.add(n)
-                fs.write(" ".join(s) + "\n")
-                ft.write(" ".join(t) + "\n")
+                fs.write(self.training_line(s))
+                ft.write(self.training_line(t))
                 n += 1
             for name, fh in (("extra.src", fs), ("extra.tgt", ft)):
                 extra = self._dir / name
@@ -259,3 +289,10 @@ def _parse_links(line: str) -> set[tuple[int, int]]:
         i, _, j = item.partition("-")
         pairs.add((int(i), int(j)))
     return pairs
+
+
+def eflomal_parts(aligner: WordAligner) -> list[EflomalAligner]:
+    """The eflomal aligners inside ``aligner``: itself, or the eflomal half of a combined
+    aligner (so callers can set :attr:`EflomalAligner.fold_scripts` and the like)."""
+    parts = [aligner, getattr(aligner, "eflomal", None)]
+    return [p for p in parts if isinstance(p, EflomalAligner)]

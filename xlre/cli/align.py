@@ -44,33 +44,55 @@ def align_cmd(
     priors: Annotated[Path | None, typer.Option(help="eflomal: start from these priors (from --save-priors).")] = None,
     save_priors: Annotated[Path | None, typer.Option(help="eflomal: save the priors learnt on this run here.")] = None,
     stem_prefix: StemPrefixOpt = 4,
+    samplers: Annotated[int, typer.Option(help="eflomal: independent Gibbs samplers whose counts are combined; more is slower and a little better (README).")] = 3,
     scores_out: Annotated[Path | None, typer.Option(help="Also write per-link scores, one line per pair, in link order.")] = None,
-    pretokenized: Annotated[bool, typer.Option(help="Text is already tokenized: split on whitespace only.")] = False,
+    pretokenized: Annotated[bool, typer.Option(help="The main corpus is already tokenized: split it on whitespace only. Extra corpora are raw text for the language's tokenizer (jieba for zh) unless given with --extra-pretokenized.")] = False,
+    extra_pretokenized: Annotated[list[str] | None, typer.Option(help="eflomal: extra training text that is already tokenized (split on whitespace), PATH or SRC_PATH::TGT_PATH; repeatable.")] = None,
     skip_bad: Annotated[bool, typer.Option(help="Skip bad lines (counted by reason) instead of stopping; their output line is empty.")] = False,
+    zh_script: Annotated[str, typer.Option(help="Chinese scripts: fold (segment and train eflomal on text folded from traditional to simplified; links and offsets are the original's) or keep.")] = "fold",
 ) -> None:
-    """Word-align a parallel corpus and write Pharaoh links."""
+    """Word-align a parallel corpus and write Pharaoh links.
+
+    Tokenisation: --pretokenized applies to the main corpus only. Each --extra-corpus is
+    raw text, tokenised by the language's tokenizer (jieba for Chinese); each
+    --extra-pretokenized corpus is split on whitespace.
+    """
     from alignment.aligners import ALIGNERS, build_aligner
     from alignment.aligners.base import AlignerError
+    from alignment.aligners.eflomal import eflomal_parts
     from alignment.corpus import ParallelCorpus, parse_corpus_spec
     from alignment.errors import CorpusError
     from alignment.pipeline import align_corpus
-    from alignment.tokenize import Tokenizer, TokenizerError
+    from alignment.script import SCRIPT_POLICIES, make_tokenizer
+    from alignment.tokenize import TokenizerError
 
     if aligner not in ALIGNERS:
         raise fail(f"unknown aligner {aligner!r}; choose eflomal, simalign or combined")
-    if aligner == "simalign" and (extra_corpus or priors or save_priors):
-        raise fail("--extra-corpus, --priors and --save-priors apply to --aligner eflomal (or combined) only")
+    if aligner == "simalign" and (extra_corpus or extra_pretokenized or priors or save_priors):
+        raise fail("--extra-corpus, --extra-pretokenized, --priors and --save-priors apply to "
+                   "--aligner eflomal (or combined) only")
+    if samplers < 1:
+        raise fail(f"--samplers must be at least 1, got {samplers}")
+    if zh_script not in SCRIPT_POLICIES:
+        raise fail(f"unknown --zh-script {zh_script!r}; choose {' or '.join(SCRIPT_POLICIES)}")
     try:
-        src_tok = Tokenizer(src_lang, pretokenized)
-        tgt_tok = Tokenizer(tgt_lang, pretokenized)
-        reader = ParallelCorpus(corpus, src_lang, tgt_lang, tgt_path=tgt_file, fmt=fmt, skip_bad=skip_bad)  # type: ignore[arg-type]
+        src_tok = make_tokenizer(src_lang, pretokenized, zh_script)
+        tgt_tok = make_tokenizer(tgt_lang, pretokenized, zh_script)
+        reader = ParallelCorpus(corpus, src_lang, tgt_lang, tgt_path=tgt_file, fmt=fmt, skip_bad=skip_bad,  # type: ignore[arg-type]
+                                pretokenized=pretokenized)
+        # --pretokenized is the main corpus's layout only; each extra corpus has its own.
         extras = []
-        for spec in extra_corpus or []:
+        for spec, pretok in [(s, False) for s in extra_corpus or []] + [
+                (s, True) for s in extra_pretokenized or []]:
             path, tgt_path = parse_corpus_spec(spec)
-            extras.append(ParallelCorpus(path, src_lang, tgt_lang, tgt_path=tgt_path, skip_bad=skip_bad))
+            extras.append(ParallelCorpus(path, src_lang, tgt_lang, tgt_path=tgt_path,
+                                         skip_bad=skip_bad, pretokenized=pretok))
         word_aligner = build_aligner(
             aligner, symmetrize=symmetrize, priors=priors, stem_prefix=stem_prefix, model=model,
             layer=layer, method=method, batch_size=batch_size, device=device, confident=confident)
+        for part in eflomal_parts(word_aligner):
+            part.fold_scripts = zh_script == "fold"  # its training text (EflomalAligner)
+            part.n_samplers = samplers
         total = len(reader)
         with progress_bar(total, {"extra": "reading extra corpora", "tokenize": "tokenizing", "align": f"aligning ({aligner})"}) as update:
             summary = align_corpus(
