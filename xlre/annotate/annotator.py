@@ -18,7 +18,7 @@ from alignment.aligners import WordAligner
 from alignment.corpus import BadLine
 from alignment.pharaoh import parse_line
 from alignment.records import SentencePair, TokenizedText
-from alignment.tokenize import Tokenizer
+from alignment.script import make_tokenizer
 from xlre.annotate.config import AnnotateConfig, make_aligner
 from xlre.annotate.ner import load_ner, ner_entities
 from xlre.annotate.projection import Projector, projected_entities
@@ -96,14 +96,17 @@ class Annotator:
     def __init__(self, config: AnnotateConfig, kb: KnowledgeBase) -> None:
         self.config = config
         self.kb = kb
-        self.src_tok = Tokenizer(config.src_lang)
-        self.tgt_tok = Tokenizer(config.tgt_lang)
+        # Chinese under zh_script="fold" is segmented on its script-folded form
+        self.src_tok = make_tokenizer(config.src_lang, zh_script=config.zh_script)
+        self.tgt_tok = make_tokenizer(config.tgt_lang, zh_script=config.zh_script)
         self.linker = EntityLinker(
-            kb, Gazetteer(kb, config.src_lang, config.min_alias_chars, config.case)
+            kb, Gazetteer(kb, config.src_lang, config.min_alias_chars, config.case,
+                          config.zh_script)
         )
         self.ner = load_ner(config.ner)
         self.projector = Projector(config.tgt_lang, kb, self.ner.get(config.tgt_lang),
-                                   config.min_alias_chars, config.case)
+                                   config.min_alias_chars, config.case,
+                                   zh_script=config.zh_script, src_lang=config.src_lang)
         self._shard_aligner: WordAligner | None = None
 
     # -- per pair -----------------------------------------------------------------------

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from alignment.aligners import ALIGNERS, WordAligner, build_aligner
+from alignment.aligners.eflomal import eflomal_parts
+from alignment.languages import normalize_lang
+from alignment.script import SCRIPT_POLICIES
 
 ENGINES = ("local", "ray")
 
@@ -44,12 +47,19 @@ class AnnotateConfig:
     skip_bad: bool = False
     case: str = "smart"
     min_alias_chars: int = 2
+    #: Chinese script policy (:mod:`alignment.script`): ``fold`` treats traditional and
+    #: simplified characters as one in alias linking, projection anchors and eflomal's
+    #: training text (offsets stay in the original text); ``keep`` compares them as
+    #: written. Runs made before this field read as ``fold`` when resumed.
+    zh_script: str = "fold"
     #: ``local`` (this machine's processes) or ``ray`` (:mod:`xlre.annotate.ray_engine`).
     engine: str = "local"
     #: Ray cluster to join (``auto``, ``ray://host:10001``); ``None``: a local instance.
     ray_address: str | None = None
 
     def validate(self) -> None:
+        for side in ("src_lang", "tgt_lang"):  # zh-Hans, zh_TW, cmn -> zh (alignment.languages)
+            object.__setattr__(self, side, normalize_lang(getattr(self, side)))
         if not 0.0 <= self.na_ratio <= 1.0:
             raise RunError(f"na_ratio must be in [0, 1], got {self.na_ratio}")
         if self.shard_size < 1 or self.workers < 1:
@@ -61,6 +71,8 @@ class AnnotateConfig:
             )
         if self.aligner not in ALIGNERS:
             raise RunError(f"unknown aligner {self.aligner!r}; choose {', '.join(ALIGNERS)}")
+        if self.zh_script not in SCRIPT_POLICIES:
+            raise RunError(f"unknown --zh-script {self.zh_script!r}; choose {' or '.join(SCRIPT_POLICIES)}")
         if self.engine not in ENGINES:
             raise RunError(f"unknown engine {self.engine!r}; choose {' or '.join(ENGINES)}")
         if self.ray_address and self.engine != "ray":
@@ -79,7 +91,11 @@ class AnnotateConfig:
 
 
 def make_aligner(config: AnnotateConfig) -> WordAligner:
-    """The run's word aligner (the one factory ``xlre align`` and ``eval-projection`` use)."""
-    return build_aligner(config.aligner, symmetrize=config.symmetrize, priors=config.priors,
-                         stem_prefix=config.stem_prefix, model=config.model,
-                         layer=config.layer, confident=config.confident)
+    """The run's word aligner (the one factory ``xlre align`` and ``eval-projection`` use),
+    whose eflomal part trains on script-folded text unless ``zh_script`` is ``keep``."""
+    aligner = build_aligner(config.aligner, symmetrize=config.symmetrize, priors=config.priors,
+                            stem_prefix=config.stem_prefix, model=config.model,
+                            layer=config.layer, confident=config.confident)
+    for part in eflomal_parts(aligner):
+        part.fold_scripts = config.zh_script == "fold"
+    return aligner

@@ -11,6 +11,12 @@ evidence anchor the result; for each source entity, in this order:
 
 A projection that overlaps an anchor is snapped to it; a span with no link but exactly
 one anchor takes that anchor (the rules of :mod:`alignment.projection`).
+
+Chinese scripts (``zh_script="fold"``, the default, when either language is Chinese):
+the alias anchors come from a script-folding gazetteer (:mod:`xlre.kb.gazetteer`), and
+"written exactly like" and the identical-token links compare texts folded from
+traditional to simplified (:func:`alignment.script.fold_script`), so ``臺北`` anchors on
+``台北``; the spans found keep the offsets of the original text.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from typing import Any
 
 from alignment.projection import Pair, Projection, identical_links, project_spans
 from alignment.records import Span, TokenizedText
+from alignment.script import check_policy, fold_script, fold_tokenized, is_chinese
 from alignment.spans import find_on_token_boundaries
 from xlre.annotate.ner import ner_entities
 from xlre.kb import Gazetteer, KnowledgeBase, Mention
@@ -31,16 +38,23 @@ class Projector:
 
     ``kb`` (optional) gives the target-language alias anchors; ``ner`` (a spaCy pipeline
     for the target language, optional) the NER anchors; ``use_identical=False`` turns off
-    identical-name links and anchors (for measuring what they bring).
+    identical-name links and anchors (for measuring what they bring). ``zh_script`` is
+    the Chinese script policy (module docstring); ``src_lang``, when given, lets a
+    Chinese source turn the fold on too.
     """
 
     def __init__(self, tgt_lang: str, kb: KnowledgeBase | None = None, ner: Any = None,
                  min_alias_chars: int = 2, case: str = "smart",
-                 use_identical: bool = True) -> None:
+                 use_identical: bool = True, zh_script: str = "fold",
+                 src_lang: str | None = None) -> None:
         self.tgt_lang = tgt_lang
+        self.zh_script = check_policy(zh_script)
+        #: Compare texts script-folded ("written exactly like", identical tokens).
+        self.fold = zh_script == "fold" and (
+            is_chinese(tgt_lang) or (src_lang is not None and is_chinese(src_lang)))
         # The KB's target-language aliases anchor projected spans; names written alike in
         # both languages are found by identical-name anchors instead.
-        self.gazetteers = ([Gazetteer(kb, tgt_lang, min_alias_chars, case)]
+        self.gazetteers = ([Gazetteer(kb, tgt_lang, min_alias_chars, case, zh_script)]
                            if kb is not None else [])
         self.ner = ner
         self.use_identical = use_identical
@@ -54,7 +68,8 @@ class Projector:
                 if ent.kb_id in m.candidates:
                     spans[(m.tok_start, m.tok_end)] = tgt.span(m.tok_start, m.tok_end)
         if self.use_identical:
-            for sp in find_on_token_boundaries(tgt, ent.text):
+            tgt_c, text_c = (fold_tokenized(tgt), fold_script(ent.text)) if self.fold else (tgt, ent.text)
+            for sp in find_on_token_boundaries(tgt_c, text_c):  # same offsets as tgt
                 spans.setdefault((sp.tok_start, sp.tok_end), sp)
         if not spans:
             for n in tgt_ner:
@@ -67,7 +82,8 @@ class Projector:
         if not src_ents:
             return []
         if self.use_identical:
-            links = links | identical_links(src, tgt)
+            links = links | (identical_links(fold_tokenized(src), fold_tokenized(tgt))
+                             if self.fold else identical_links(src, tgt))
         # target alias matches and NER are found once per sentence, not once per entity
         tgt_aliases = [m for gaz in self.gazetteers for m in gaz.find(tgt)]
         tgt_ner = ner_entities(self.ner, tgt)

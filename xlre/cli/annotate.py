@@ -51,6 +51,7 @@ def annotate_cmd(
     num_shards: Annotated[int, typer.Option(help="Split the run across this many machines...")] = 1,
     shard_index: Annotated[int, typer.Option(help="...and do this machine's part (0-based).")] = 0,
     case: Annotated[str, typer.Option(help="Alias case policy: smart, exact or ignore.")] = "smart",
+    zh_script: Annotated[str, typer.Option(help="Chinese scripts: fold (traditional and simplified as one in linking, projection anchors and eflomal training; offsets stay in the original text) or keep.")] = "fold",
     resume: Annotated[bool, typer.Option(help="Continue a run that stopped; finished shards are kept.")] = False,
     skip_bad: Annotated[bool, typer.Option(help="Skip bad corpus lines (counted by reason) instead of stopping.")] = False,
 ) -> None:
@@ -66,7 +67,7 @@ def annotate_cmd(
         priors=str(priors) if priors else None, model=model, layer=layer, confident=confident,
         ner=tuple(ner or ()), na_ratio=na_ratio,
         seed=seed, shard_size=shard_size, workers=workers, num_shards=num_shards,
-        shard_index=shard_index, skip_bad=skip_bad, case=case, engine=engine,
+        shard_index=shard_index, skip_bad=skip_bad, case=case, zh_script=zh_script, engine=engine,
         ray_address=ray_address,
     )
     try:

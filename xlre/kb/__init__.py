@@ -5,7 +5,14 @@ produces a :class:`KnowledgeBase` with its fact index, per-language alias gazett
 an :class:`EntityLinker` that turns tokenized text into linked entities.
 """
 
-from xlre.kb.gazetteer import CASE_POLICIES, UNSEGMENTED_SCRIPTS, Gazetteer, Mention, stop_words
+from xlre.kb.gazetteer import (
+    CASE_POLICIES,
+    UNSEGMENTED_SCRIPTS,
+    Gazetteer,
+    Mention,
+    alias_languages,
+    stop_words,
+)
 from xlre.kb.knowledge_base import (
     ENTITIES_FILE,
     RELATIONS_FILE,
@@ -33,6 +40,7 @@ __all__ = [
     "KnowledgeBase",
     "LinkStats",
     "Mention",
+    "alias_languages",
     "load_kb",
     "load_relations",
     "stop_words",

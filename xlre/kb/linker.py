@@ -5,6 +5,8 @@ candidates. :class:`EntityLinker` keeps the candidate that has a KB fact with an
 entity of the same sentence when exactly one does (``resolved_by_kb``); otherwise the
 mention is dropped and counted (``ambiguous``): a wrong link is worse than none for
 distant supervision.
+
+An entity's ``text`` is always ``sentence[char_start:char_end]`` of its span.
 """
 
 from __future__ import annotations
@@ -68,6 +70,9 @@ class EntityLinker:
             if kb_id is None:
                 continue
             ent = self.kb.entities[kb_id]
-            entities.append(Entity(tok.span(m.tok_start, m.tok_end), ent.type or "ENT", kb_id, "kb", m.text))
+            span = tok.span(m.tok_start, m.tok_end)
+            # the text is always the sentence's slice at the entity's offsets
+            entities.append(Entity(span, ent.type or "ENT", kb_id, "kb",
+                                   tok.text[span.char_start:span.char_end]))
         stats.linked += len(entities)
         return entities
