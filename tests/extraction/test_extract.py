@@ -109,8 +109,12 @@ def test_kb_linking_attaches_ids(model_dir, workdir):
     triples = list(ex.extract([PAIRS[2][1][0]], lang="en"))
     assert {(t.subject.kb_id, t.relation, t.object.kb_id) for t in triples} == {
         ("X2", "P108", "X3")}
+    # Without a language it is detected (en), and linking works the same.
+    assert {(t.subject.kb_id, t.relation, t.object.kb_id, t.evidence.lang)
+            for t in ex.extract([PAIRS[2][1][0]])} == {("X2", "P108", "X3", "en")}
+    blind = Extractor.from_pretrained(model_dir, kb=workdir[3], detect_language=False)
     with pytest.raises(ExtractError, match="needs the text's language"):
-        list(ex.extract([PAIRS[2][1][0]]))
+        list(blind.extract([PAIRS[2][1][0]]))
 
 
 def test_long_sentence_is_windowed_not_cut(model_dir):

@@ -16,7 +16,7 @@ from xlre.cli.common import app, err_console, fail, progress_bar, quiet_hf
 def extract_cmd(
     model: Annotated[Path, typer.Option(help="A model directory written by xlre train.")],
     inputs: Annotated[list[str] | None, typer.Argument(help="Text files (one document a line) or JSONL ({\"id\", \"text\", \"lang\"}); none or - for standard input.")] = None,
-    lang: Annotated[str | None, typer.Option(help="Language of documents that do not name one (default: unknown).")] = None,
+    lang: Annotated[str | None, typer.Option(help="Language (BCP 47 tag: en, fr, zh, zh-Hans, ...) of documents that do not name one (default: detected per document).")] = None,
     kb: Annotated[Path | None, typer.Option(help="KB directory: attach KB ids to subjects and objects.")] = None,
     threshold: Annotated[float | None, typer.Option(help="Relation probability threshold (default: the model's).")] = None,
     batch_size: Annotated[int, typer.Option(help="Sequences per forward pass.")] = 32,
@@ -24,7 +24,12 @@ def extract_cmd(
     input_format: Annotated[str, typer.Option(help="auto, text or jsonl.")] = "auto",
     skip_bad: Annotated[bool, typer.Option(help="Skip bad input lines (counted by reason) instead of stopping.")] = False,
 ) -> None:
-    """Extract (subject, relation, object) triples from raw text, one JSON triple a line."""
+    """Extract (subject, relation, object) triples from raw text, one JSON triple a line.
+
+    A document with no language (no --lang, no "lang" field) gets it detected; the summary
+    on standard error counts documents per language, given and detected, and those in a
+    language the model was not trained on (each such language is also warned about once).
+    """
     import os
     import tempfile
 
@@ -64,7 +69,9 @@ def extract_cmd(
         if tmp_path is not None:
             with __import__("contextlib").suppress(OSError):
                 os.unlink(tmp_path)
-    err_console.print_json(json.dumps({"triples": n_triples, **report.as_dict()}))
+    err_console.print_json(json.dumps({"triples": n_triples, **report.as_dict(),
+                                       "languages": extractor.languages.report.as_dict()},
+                                      ensure_ascii=False))
 
 
 

@@ -16,6 +16,7 @@ from xlre.extraction.documents import (
     read_documents,
 )
 from xlre.extraction.extractor import Extractor, split_sentences
+from xlre.extraction.langid import LanguageReport, detect_language
 
 __all__ = [
     "INPUT_FORMATS",
@@ -25,6 +26,8 @@ __all__ = [
     "ExtractError",
     "Extractor",
     "InputReport",
+    "LanguageReport",
+    "detect_language",
     "read_documents",
     "split_sentences",
 ]

@@ -2,7 +2,10 @@
 
 A text file holds one document a line (id ``PATH:LINE``); a JSONL file one
 ``{"id", "text", "lang"}`` object a line. Bad lines stop with ``FILE:LINE`` and the
-fix, or with ``skip_bad`` are counted by reason.
+fix, or with ``skip_bad`` are counted by reason. Languages are BCP 47 tags, normalised to
+their base code (:func:`alignment.languages.normalize_lang`: ``zh-Hans``, ``zh_TW``,
+``cmn`` -> ``zh``; ``EN``, ``en-US`` -> ``en``); ``und`` and a missing one mean unknown,
+and the :class:`~xlre.extraction.Extractor` then detects it.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from alignment.languages import LanguageError, normalize_lang
+
 UNKNOWN_LANG = "und"  # BCP 47 "undetermined"
 #: Longest document accepted, in characters (spaCy's own default limit).
 MAX_CHARS = 1_000_000
@@ -26,26 +31,45 @@ class ExtractError(ValueError):
 
 @dataclass(frozen=True)
 class Document:
-    """A text to extract from; ``lang`` ``None`` means unknown."""
+    """A text to extract from; ``lang`` ``None`` means unknown (the Extractor detects it).
+
+    ``detected`` is true when ``lang`` came from language identification, not the input.
+    """
 
     doc_id: str
     text: str
     lang: str | None = None
+    detected: bool = False
 
 
+def document_lang(lang: str | None) -> str | None:
+    """``lang`` as a base code (``None`` and ``und`` mean unknown); raises
+    :class:`ExtractError` naming a tag that is no language tag, and the fix."""
+    if lang is None:
+        return None
+    try:
+        code = normalize_lang(lang)
+    except LanguageError as exc:
+        raise ExtractError(str(exc)) from None
+    return None if code == UNKNOWN_LANG else code
+
+
+def sentencizer(lang: str) -> Any:
+    """A blank spaCy pipeline for ``lang`` (a BCP 47 tag) with the rule-based sentencizer."""
+    code = document_lang(lang)
+    return _sentencizer(code if code is not None else "xx")
 
 
 @cache
-def sentencizer(lang: str) -> Any:
-    """A blank spaCy pipeline for ``lang`` with the rule-based sentencizer (cached)."""
+def _sentencizer(lang: str) -> Any:
     import spacy
 
     try:
         nlp = spacy.blank(lang)
     except ImportError as exc:
         raise ExtractError(
-            f"unknown language code {lang!r}: spaCy has no pipeline for it. Fix: give an ISO "
-            "639-1 code spaCy knows (en, fr, de, ...) or leave the language out"
+            f"unknown language code {lang!r}: spaCy has no pipeline for it. Fix: give a "
+            "language spaCy knows (en, fr, de, zh, ja, ...) or leave it out to have it detected"
         ) from exc
     nlp.add_pipe("sentencizer")
     nlp.max_length = MAX_CHARS + 1
@@ -94,11 +118,14 @@ def read_documents(
     as text; on standard input, a first line starting with ``{`` means JSONL. Bad lines
     (invalid JSON, a missing or non-string ``text``, an empty line, an unknown language,
     a text over :data:`MAX_CHARS`) raise :class:`ExtractError` naming the file and line,
-    or with ``skip_bad`` are counted in ``report``.
+    or with ``skip_bad`` are counted in ``report``. ``lang`` applies to documents that name
+    none (or ``und``); all languages come out as base codes (see the module docstring), and
+    documents with none are left ``None`` for the Extractor to detect.
     """
     if fmt not in INPUT_FORMATS:
         raise ExtractError(f"input format {fmt!r} is not one of {', '.join(INPUT_FORMATS)}")
     report = report if report is not None else InputReport()
+    lang = document_lang(lang)
     known_langs: dict[str, bool] = {}
 
     def lang_ok(code: str) -> bool:
@@ -156,10 +183,18 @@ def read_documents(
                             "remove documents with no text")
                         continue
                     doc_id = str(obj["id"]) if obj.get("id") is not None else doc_id
-                    doc_lang = obj.get("lang") or lang
+                    if obj.get("lang"):
+                        try:
+                            doc_lang = document_lang(str(obj["lang"])) or lang
+                        except ExtractError:
+                            bad(name, line_no, "unknown_language",
+                                f"unknown language code {obj['lang']!r}", "use a BCP 47 tag "
+                                "or ISO 639 code (en, fr, zh, zh-Hans, ...) or leave it out")
+                            continue
                 if doc_lang is not None and not lang_ok(doc_lang):
                     bad(name, line_no, "unknown_language", f"unknown language code {doc_lang!r}",
-                        "use an ISO 639-1 code spaCy knows (en, fr, de, ...) or leave it out")
+                        "use a language code spaCy knows (en, fr, de, zh, ...) or leave it "
+                        "out to have it detected")
                     continue
                 if len(text) > MAX_CHARS:
                     bad(name, line_no, "too_long", f"{len(text):,} characters is over the "

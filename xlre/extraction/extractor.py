@@ -7,8 +7,10 @@ records::
     for triple in extractor.extract(["Lyon est une ville de France."], lang="fr"):
         print(triple.to_json())
 
-Per document: sentences (spaCy's rule-based sentencizer for the language; ``xx`` when the
-language is unknown) -> words with character offsets (the tokenizer training used) ->
+Per document: its language (its own, else ``lang=``, else identified, with a warning for
+one the model was not trained on: :mod:`xlre.extraction.langid`) -> sentences (spaCy's
+rule-based sentencizer for the language; ``xx`` when it is unknown, or detected and
+without a spaCy pipeline) -> words with character offsets (the tokenizer training used) ->
 subwords; sentences longer than the model's window are embedded in overlapping windows,
 never cut. Entities come from the model's tagging head; every ordered pair of entities
 in a sentence is scored (in the pass that tagged them with span pooling, in a second
@@ -17,6 +19,11 @@ reaches the threshold gives a triple; "no relation above the threshold" is NA an
 nothing. Work is batched by length across documents; triples come out in document
 order. With ``kb=``, predicted entities whose span matches a KB alias mention (the
 annotation runs' gazetteer and linker) get its KB id.
+
+``relation_label`` is the relation's name in the document's language (base code, so
+``zh-Hans`` text gets the ``zh`` name), else its English name, else the relation id. The
+names come from the model (stored at training from its KB); with ``kb=`` the KB's names
+override the model's, language by language.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from typing import Any
 
 import torch
 
+from alignment.languages import by_base_language
 from alignment.records import TokenizedText
 from alignment.tokenize import Tokenizer, TokenizerError
 from xlre.data import (
@@ -45,8 +53,10 @@ from xlre.extraction.documents import (
     UNKNOWN_LANG,
     Document,
     ExtractError,
+    document_lang,
     split_sentences,
 )
+from xlre.extraction.langid import DocumentLanguages
 from xlre.kb import EntityLinker, Gazetteer, load_kb
 from xlre.modeling import ModelDirError, load_model_dir
 from xlre.records import Argument, Evidence, Triple
@@ -78,6 +88,7 @@ class Extractor:
         batch_size: int = 32,
         kb: Any = None,
         device: str | torch.device | None = None,
+        detect_language: bool = True,
     ) -> None:
         if batch_size < 1:
             raise ExtractError(f"batch_size must be at least 1, got {batch_size}")
@@ -99,14 +110,19 @@ class Extractor:
         self.kb = kb
         self._linkers: dict[str, Any] = {}
         self._tokenizers: dict[str, Tokenizer] = {}
-        # Relation names per language: the model's own (from its training KB), or the KB's.
+        self._pipeline_langs: dict[str, str] = {}
+        #: Documents' languages: resolved, detected when ``detect_language``, counted.
+        self.languages = DocumentLanguages(getattr(self.config, "languages", None) or (),
+                                           detect_language)
+        # Relation names per base language: the model's own (from its training KB),
+        # overridden language by language by the KB's.
+        model_names = getattr(self.config, "relation_names", None) or {}
         self.relation_names: dict[str, dict[str, str]] = {
-            rel: dict(getattr(self.config, "relation_names", {}).get(rel, {}))
-            for rel in self.labels.relations}
+            rel: by_base_language(model_names.get(rel, {})) for rel in self.labels.relations}
         if kb is not None:
             for rel in self.labels.relations:
                 if rel in kb.relations:
-                    self.relation_names[rel] = dict(kb.relations[rel].labels)
+                    self.relation_names[rel].update(by_base_language(kb.relations[rel].labels))
 
     @classmethod
     def from_pretrained(
@@ -116,8 +132,12 @@ class Extractor:
         batch_size: int = 32,
         kb: str | Path | Any | None = None,
         device: str | None = None,
+        detect_language: bool = True,
     ) -> Extractor:
-        """Load a model directory written by ``xlre train`` (and a KB directory, if given)."""
+        """Load a model directory written by ``xlre train`` (and a KB directory, if given).
+
+        ``detect_language``: identify the language of documents that name none (else
+        they are tokenized language-neutrally)."""
         try:
             model, tokenizer = load_model_dir(model_dir)
         except ModelDirError as exc:
@@ -129,16 +149,19 @@ class Extractor:
             kb = load_kb(kb)
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
-        return cls(model, tokenizer, str(model_dir), threshold, batch_size, kb, device)
+        return cls(model, tokenizer, str(model_dir), threshold, batch_size, kb, device,
+                   detect_language)
 
     # ------------------------------------------------------------------ public
     def extract(self, texts: Iterable[str | Document], lang: str | None = None,
                 chunk_docs: int = 256) -> Iterator[Triple]:
         """Triples of ``texts`` (strings or :class:`Document`), in document order.
 
-        ``lang`` applies to documents that do not name their own. Plain strings get the
+        ``lang`` (a BCP 47 tag) applies to documents that do not name their own; the others
+        get theirs detected (``self.languages.report`` counts them). Plain strings get the
         ids ``"0"``, ``"1"``, ...
         """
+        default = document_lang(lang)
         chunk: list[Document] = []
         for n, item in enumerate(texts):
             doc = item if isinstance(item, Document) else Document(str(n), item, None)
@@ -150,9 +173,7 @@ class Extractor:
                     f"document {doc.doc_id}: {len(doc.text):,} characters is over the limit "
                     f"of {MAX_CHARS:,}; split it into several documents"
                 )
-            if doc.lang is None and lang is not None:
-                doc = Document(doc.doc_id, doc.text, lang)
-            chunk.append(doc)
+            chunk.append(self.languages.resolve(doc, default))
             if len(chunk) >= chunk_docs:
                 yield from self._extract_chunk(chunk)
                 chunk = []
@@ -168,10 +189,28 @@ class Extractor:
                 raise ExtractError(str(exc)) from None
         return self._tokenizers[lang]
 
+    def _pipeline_lang(self, doc: Document) -> str:
+        """The language to split and tokenize ``doc`` by: its own; ``xx`` when it has none,
+        or when it was detected and spaCy has no pipeline for it (a given one must have)."""
+        if doc.lang is None:
+            return "xx"
+        if not doc.detected:
+            return doc.lang
+        if doc.lang not in self._pipeline_langs:
+            try:
+                split_sentences("", doc.lang)
+                self._tokenizer(doc.lang)
+                self._pipeline_langs[doc.lang] = doc.lang
+            except ExtractError:
+                logger.info("detected language %r has no spaCy tokenizer; its documents are "
+                            "split language-neutrally (xx)", doc.lang)
+                self._pipeline_langs[doc.lang] = "xx"
+        return self._pipeline_langs[doc.lang]
+
     def _sentences(self, docs: list[Document]) -> list[_Sentence]:
         sents: list[_Sentence] = []
         for doc_no, doc in enumerate(docs):
-            lang = doc.lang or "xx"
+            lang = self._pipeline_lang(doc)
             for start, text in split_sentences(doc.text, lang):
                 tok = self._tokenizer(lang)(text)
                 if tok.tokens:
@@ -327,6 +366,8 @@ class Extractor:
         if self.kb is None:
             return
         for s in sents:
+            if s.lang == UNKNOWN_LANG and docs[s.doc_no].detected:
+                continue  # no language identified: no gazetteer to link with
             if s.lang == UNKNOWN_LANG:
                 raise ExtractError(
                     f"document {docs[s.doc_no].doc_id}: KB linking needs the text's language; "
@@ -357,8 +398,9 @@ class Extractor:
                     yield Triple(args[h], rel, args[t], round(float(p), 6), evidence,
                                  self._relation_label(rel, s.lang))
 
-    def _relation_label(self, rel: str, lang: str) -> str | None:
+    def _relation_label(self, rel: str, lang: str) -> str:
+        """The name of ``rel`` in ``lang``, else in English, else ``rel`` itself."""
         names = self.relation_names.get(rel) or {}
-        return names.get(lang) or names.get("en") or next(iter(names.values()), None)
+        return names.get(lang) or names.get("en") or rel
 
 

@@ -9,8 +9,8 @@
 
 The factory is registered through the ``spacy_factories`` entry point, so
 ``add_pipe("xlre_relations")`` works without importing xlre first. The component runs
-the model on ``doc.text`` with the Doc's language (``nlp.lang``; ``xx`` counts as
-unknown).
+the model on ``doc.text`` with the Doc's language (``nlp.lang``; with ``xx`` each Doc's
+language is detected).
 """
 
 from __future__ import annotations

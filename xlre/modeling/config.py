@@ -41,6 +41,7 @@ class XlreConfig(PretrainedConfig):
         max_seq_length: int = 256,
         data_config: dict[str, Any] | None = None,
         relation_names: dict[str, dict[str, str]] | None = None,
+        languages: list[str] | tuple[str, ...] | None = None,
         **kwargs: Any,
     ) -> None:
         if relation_repr not in RELATION_REPRS:
@@ -70,8 +71,13 @@ class XlreConfig(PretrainedConfig):
         self.max_seq_length = max_seq_length
         #: The xlre.data.DataConfig the model was trained with (splits, windows).
         self.data_config = dict(data_config or {})
-        #: Relation names per language ({"P17": {"en": "country", ...}}) from the KB.
+        #: Relation names per base language ({"P17": {"en": "country", "zh": "国家"}}), from
+        #: the training KB (keys normalised by alignment.languages), so a model names its
+        #: relations in the text's language without the KB.
         self.relation_names = dict(relation_names or {})
+        #: Base codes of the languages of the training split's sentences (sorted). Empty:
+        #: not recorded (a model directory written before this field existed).
+        self.languages = sorted(languages or ())
         super().__init__(**kwargs)
 
     @property

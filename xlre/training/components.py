@@ -1,6 +1,6 @@
 """What a training session is built from: precision and trackers for Accelerate, the
-optimizer's parameter groups, the encoder's length limit, the relation names a model
-stores."""
+optimizer's parameter groups, the encoder's length limit, the relation names and training
+languages a model stores."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from accelerate.logging import get_logger
 
+from alignment.languages import LanguageError, by_base_language, normalize_lang
 from xlre.annotate import read_manifest
 from xlre.kb import RELATIONS_FILE, load_relations
 from xlre.training.checkpoints import TrainError
@@ -65,7 +66,12 @@ def param_groups(model: Any, settings: Settings) -> list[dict[str, Any]]:
 
 
 def relation_names(run_dir: Path) -> dict[str, dict[str, str]]:
-    """Relation names per language from the KB the run was annotated with (if reachable)."""
+    """Relation names per base language from the KB the run was annotated with (if
+    reachable), stored in the model so extraction names relations without the KB.
+
+    The KB's language keys are normalised (:func:`alignment.languages.by_base_language`:
+    ``zh-hans`` -> ``zh``; the key that is the base code itself wins over variants).
+    """
     try:
         kb_dir = read_manifest(run_dir).get("config", {}).get("kb")
     except (OSError, ValueError, RuntimeError):
@@ -75,7 +81,21 @@ def relation_names(run_dir: Path) -> dict[str, dict[str, str]]:
         logger.warning("the run's KB relations file is not reachable (%s): the model will "
                        "know relation ids but not their names", path)
         return {}
-    return {rel.id: dict(rel.labels) for rel in load_relations(path).values()}
+    return {rel.id: by_base_language(rel.labels) for rel in load_relations(path).values()}
+
+
+def training_languages(train_split: Any) -> list[str]:
+    """Base codes of the languages of the training split's sentences (its ``lang``
+    column), sorted; a code that is no language tag is kept as it is."""
+    if train_split is None or "lang" not in getattr(train_split, "column_names", ()):
+        return []
+    out = set()
+    for code in train_split.unique("lang"):
+        try:
+            out.add(normalize_lang(code))
+        except LanguageError:
+            out.add(code)
+    return sorted(out)
 
 
 def encoder_max_tokens(model: Any) -> int:

@@ -69,6 +69,7 @@ from xlre.training.components import (
     param_groups,
     relation_names,
     tracker_names,
+    training_languages,
 )
 from xlre.training.settings import Settings
 
@@ -237,6 +238,8 @@ class Trainer:
         if len(data.splits["train"]) == 0:
             raise TrainError(f"{where}: the train split is empty; lower data.dev_fraction and "
                              "data.test_fraction, or give a train:LANG:PATH marked file")
+        # Extraction warns about documents in other languages (config.languages).
+        model.config.languages = training_languages(data.splits["train"])
         if main:
             (out_dir / "train.toml").write_text(settings.to_toml(), encoding="utf-8")
             (out_dir / "train_inputs.json").write_text(
