@@ -36,9 +36,11 @@ from alignment.records import Span, TokenizedText
 
 Pair = tuple[int, int]
 
-#: Outcomes of a projection; the first four keep a span, the rest are drop reasons.
-KEPT = ("projected", "snapped", "anchor")
-DROPPED = ("unaligned", "discontiguous", "overlap", "empty")
+#: Outcomes of a projection: those of KEPT keep a span, those of DROPPED are drop reasons.
+#: ``narrowed`` and ``alias_mismatch`` come from callers that check a projected span
+#: against the entity's target-language names (:mod:`xlre.annotate.projection`).
+KEPT = ("projected", "snapped", "anchor", "narrowed")
+DROPPED = ("unaligned", "discontiguous", "overlap", "empty", "alias_mismatch")
 
 
 @dataclass(frozen=True, slots=True)

@@ -89,3 +89,36 @@ def test_zh_script_is_validated_and_old_runs_resume(tmp_path: Path) -> None:
     check_resume(run, cfg, resume=True)  # a missing field counts as its default
     with pytest.raises(RunError, match="zh_script"):
         check_resume(run, run_config(tmp_path, zh_script="keep"), resume=True)
+
+
+def test_link_only_spans_checked_against_the_target_names(tmp_path: Path) -> None:
+    ents = [*ENTITIES, {"id": "Q30", "type": "LOC", "labels": {"en": ["U.S."], "zh": ["美国"]}},
+            {"id": "Q145", "type": "LOC", "labels": {"en": ["British"], "zh-hant": ["英國"]}}]
+    path = tmp_path / "kb2"
+    path.mkdir()
+    (path / "entities.jsonl").write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in ents),
+                                         encoding="utf-8")
+    (path / "relations.jsonl").write_text('{"id": "P131", "labels": {"en": "located in"}}\n', encoding="utf-8")
+    (path / "triples.tsv").write_text("", encoding="utf-8")
+    kb2 = load_kb(path)
+    en, zh = make_tokenizer("en"), make_tokenizer("zh")
+    src = en("U.S. would pick British rules")
+    tgt = zh("美国会选择蛊惑规则")
+    us = Entity(src.span(0, 1), "LOC", "Q30", "kb", "U.S.")
+    gb = Entity(src.span(3, 4), "LOC", "Q145", "kb", "British")
+    tok = {t: k for k, t in enumerate(tgt.tokens)}
+    assert "美国会" in tok and "蛊惑" in tok  # jieba's tokens: the name is inside one
+    links = {(0, tok["美国会"]), (3, tok["蛊惑"])}
+    p_us, p_gb = Projector("zh", kb2).project([us, gb], src, tgt, links)
+    # U.S. narrowed to its name inside the token; British (英國, folded 英国) shares no
+    # character with 蛊惑: dropped.
+    assert p_us.outcome == "narrowed" and tgt.text[p_us.span.char_start:p_us.span.char_end] == "美国"
+    assert p_gb.outcome == "alias_mismatch" and p_gb.span is None
+    # Without a KB, or with a French target, the spans stay as the links put them.
+    plain = Projector("zh").project([us, gb], src, tgt, links)
+    assert [p.outcome for p in plain] == ["projected", "projected"]
+    # A span written like the source mention is kept whatever the names say.
+    src2, tgt2 = en("British rules"), zh("British 规则")
+    gb2 = Entity(src2.span(0, 1), "LOC", "Q145", "kb", "British")
+    [p] = Projector("zh", kb2, use_identical=False).project([gb2], src2, tgt2, {(0, 0)})
+    assert p.outcome == "projected"
