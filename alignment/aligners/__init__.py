@@ -49,18 +49,21 @@ def build_aligner(
     batch_size: int = 32,
     device: str | None = None,
     confident: float = 0.8,
+    threshold: float | None = None,
 ) -> WordAligner:
     """The aligner called ``name`` from the options every aligning command shares.
 
     ``xlre align``, ``xlre annotate`` and ``xlre eval-projection`` all build their aligner
     here, so the same options give the same aligner: eflomal takes ``symmetrize``,
     ``priors`` and ``stem_prefix``; simalign takes ``model``, ``layer``, ``method``,
-    ``batch_size`` and ``device``; combined takes both, with word-level neural links of
+    ``batch_size``, ``device`` and (for ``method="softmax"``) ``threshold``; combined takes both, with word-level neural links of
     similarity at least ``confident``.
     """
     eflomal = {"symmetrize_method": symmetrize, "priors": priors, "prefix_len": stem_prefix}
     neural = {"model": model, "layer": layer, "method": method, "batch_size": batch_size,
               "device": device}
+    if threshold is not None:
+        neural["threshold"] = threshold
     if name == "eflomal":
         return get_aligner("eflomal", **eflomal)
     if name == "simalign":

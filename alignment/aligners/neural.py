@@ -26,12 +26,18 @@ Method, as in the ``simalign`` package:
      over the still unaligned rows and columns, similarities of pairs with one side
      already aligned damped by 0.9 (simalign's alpha 0.9, max_count 2);
    * ``match`` (simalign's ``mwmf``/``m``): the maximum-weight bipartite matching
-     (:func:`scipy.optimize.linear_sum_assignment`).
+     (:func:`scipy.optimize.linear_sum_assignment`);
+   * ``softmax`` (awesome-align's extraction, Dou & Neubig 2021): on the raw dot
+     products of the vectors, each row is softmaxed over the targets and each column
+     over the sources, and i-j is a link when both probabilities reach ``threshold``
+     (default 1e-3, awesome-align's). It lets a word take several links, which suits
+     pairs such as Chinese-English where one word often answers to two.
 
    At subword level, two words are linked when any of their subwords are.
 
-Per-link score: the similarity of the linked units; at subword level the highest
-similarity among the subword pairs that produced the word link. Always in [0, 1].
+Per-link score: the similarity of the linked units (for ``softmax``, the smaller of the
+two probabilities); at subword level the highest such score among the subword pairs
+that produced the word link. Always in [0, 1].
 
 Long sentences are never truncated (simalign cuts them at the tokenizer's limit and
 silently drops the words past it): a sentence with more subwords than the encoder takes
@@ -67,7 +73,9 @@ from alignment.aligners.onednn import use_onednn
 from alignment.aligners.similarity import (
     LINKERS,
     METHODS,
+    SOFTMAX_THRESHOLD,
     pick_windows,
+    softmax_scores,
     window_starts,
 )
 from alignment.records import Link, Links
@@ -132,7 +140,8 @@ class NeuralAligner(WordAligner):
         layer: hidden layer whose vectors are compared (0 = embeddings, at most the
             encoder's ``num_hidden_layers``); ``None`` picks the encoder family's
             default (:func:`family_defaults`).
-        method: ``argmax``, ``itermax`` or ``match`` (see the module docstring).
+        method: ``argmax``, ``itermax``, ``match`` or ``softmax`` (module docstring).
+        threshold: ``softmax`` only: the probability both directions must reach.
         batch_size: sentence pairs per forward pass.
         device: torch device; default ``cuda`` when available, else ``cpu``.
         token_level: ``subword`` (simalign's ``bpe``) or ``word``; ``None`` picks the
@@ -161,9 +170,13 @@ class NeuralAligner(WordAligner):
         token_level: str | None = None,
         *,
         onednn: bool = True,
+        threshold: float = SOFTMAX_THRESHOLD,
     ) -> None:
         if method not in METHODS:
             raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+        if not 0.0 < threshold < 1.0:
+            raise ValueError(f"threshold must be in (0, 1), got {threshold!r}")
+        self.threshold = threshold
         if token_level is not None and token_level not in TOKEN_LEVELS:
             raise ValueError(
                 f"unknown token_level {token_level!r}; choose one of {', '.join(TOKEN_LEVELS)}"
@@ -396,7 +409,7 @@ class NeuralAligner(WordAligner):
         sequences = [s.subword_ids for k in todo for s in (src_prep[k], tgt_prep[k])]
         vectors = self._encode_ids(sequences)
         out = [Links() for _ in range(len(src))]
-        linker = LINKERS[self.method]
+        linker = LINKERS.get(self.method)
         with torch.inference_mode():
             for n, k in enumerate(todo):
                 x, y = vectors[2 * n], vectors[2 * n + 1]
@@ -404,8 +417,12 @@ class NeuralAligner(WordAligner):
                 if self.token_level == "word":
                     x = _mean_by_word(x, s)
                     y = _mean_by_word(y, t)
-                sim = _similarity(x, y)
-                cells = linker(sim)
+                if linker is None:  # softmax
+                    sim = softmax_scores((x.float() @ y.float().T).cpu().numpy())
+                    cells = sim >= self.threshold
+                else:
+                    sim = _similarity(x, y)
+                    cells = linker(sim)
                 out[k] = _word_links(cells, sim, s, t, self.token_level == "subword")
         return out
 

@@ -8,7 +8,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-METHODS: tuple[str, ...] = ("argmax", "itermax", "match")
+METHODS: tuple[str, ...] = ("argmax", "itermax", "match", "softmax")
+
+#: awesome-align's probability threshold for ``softmax`` extraction (Dou & Neubig, 2021).
+SOFTMAX_THRESHOLD = 1e-3
 
 #: simalign's itermax constants: damping of half-aligned cells, and argmax rounds in all.
 ITERMAX_ALPHA = 0.9
@@ -109,6 +112,24 @@ def match_links(sim: np.ndarray) -> np.ndarray:
     rows, cols = linear_sum_assignment(sim, maximize=True)
     out[rows, cols] = True
     return out
+
+
+def softmax_scores(dot: np.ndarray) -> np.ndarray:
+    """awesome-align's bidirectional link probabilities from raw dot products.
+
+    Each source row is softmaxed over the targets and each target column over the
+    sources; a cell's score is the smaller of its two probabilities, so
+    ``softmax_scores(dot) >= threshold`` holds exactly where both directions give the
+    pair at least ``threshold`` (awesome-align's extraction). Scores are in [0, 1].
+    """
+    if dot.size == 0:
+        return np.zeros(dot.shape, dtype=np.float32)
+    d = dot.astype(np.float64)
+    fwd = np.exp(d - d.max(axis=1, keepdims=True))
+    fwd /= fwd.sum(axis=1, keepdims=True)
+    bwd = np.exp(d - d.max(axis=0, keepdims=True))
+    bwd /= bwd.sum(axis=0, keepdims=True)
+    return np.minimum(fwd, bwd).astype(np.float32)
 
 
 LINKERS = {"argmax": argmax_links, "itermax": itermax_links, "match": match_links}

@@ -35,7 +35,8 @@ def align_cmd(
     aligner: AlignerOpt = "eflomal",
     model: ModelOpt = "xlm-roberta-base",
     layer: LayerOpt = None,
-    method: Annotated[str, typer.Option(help="simalign: argmax, itermax or match.")] = "argmax",
+    method: Annotated[str, typer.Option(help="simalign: argmax, itermax, match, or softmax (awesome-align's: both directions' softmax probability at least --threshold; best with an encoder from `xlre align-tune`).")] = "argmax",
+    threshold: Annotated[float, typer.Option(help="simalign --method softmax: the probability both directions must reach.")] = 1e-3,
     batch_size: Annotated[int, typer.Option(help="simalign: sentence pairs per forward pass.")] = 32,
     device: Annotated[str | None, typer.Option(help="simalign: torch device (default: cuda if available, else cpu).")] = None,
     confident: ConfidentOpt = 0.8,
@@ -89,7 +90,8 @@ def align_cmd(
                                          skip_bad=skip_bad, pretokenized=pretok))
         word_aligner = build_aligner(
             aligner, symmetrize=symmetrize, priors=priors, stem_prefix=stem_prefix, model=model,
-            layer=layer, method=method, batch_size=batch_size, device=device, confident=confident)
+            layer=layer, method=method, batch_size=batch_size, device=device, confident=confident,
+            threshold=threshold)
         for part in eflomal_parts(word_aligner):
             part.fold_scripts = zh_script == "fold"  # its training text (EflomalAligner)
             part.n_samplers = samplers
@@ -109,6 +111,70 @@ def align_cmd(
     report["out"] = str(out)
     if save_priors is not None:
         report["priors_saved"] = str(save_priors)
+    err_console.print_json(json.dumps(report))
+
+
+@app.command("align-tune")
+def align_tune_cmd(
+    corpus: Annotated[Path, typer.Option(help="Parallel corpus to learn from: TSV, Moses `src ||| tgt`, or the source file of two line-aligned files (.gz is read too).")],
+    src_lang: Annotated[str, typer.Option(help="Source language code, e.g. zh.")],
+    tgt_lang: Annotated[str, typer.Option(help="Target language code, e.g. en.")],
+    out: Annotated[Path, typer.Option(help="New directory for the fine-tuned encoder (pass it to `xlre align --model`).")],
+    tgt_file: Annotated[Path | None, typer.Option(help="Target file when the corpus is two line-aligned files.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="Corpus layout: auto, tsv, tsv-id or moses.")] = "auto",
+    model: ModelOpt = "xlm-roberta-base",
+    layer: LayerOpt = None,
+    epochs: Annotated[int, typer.Option(help="Passes over the corpus.")] = 1,
+    batch_size: Annotated[int, typer.Option(help="Sentence pairs per optimiser step.")] = 8,
+    lr: Annotated[float, typer.Option(help="Learning rate (AdamW, linear decay).")] = 2e-5,
+    guide: Annotated[str, typer.Option(help="Links the model teaches itself: argmax (mutual best) or softmax (awesome-align's, at --threshold; it collapsed multilingual-e5-small, whose softmax starts flat).")] = "argmax",
+    threshold: Annotated[float, typer.Option(help="--guide softmax: probability both directions must reach.")] = 1e-3,
+    max_pairs: Annotated[int | None, typer.Option(help="Learn from the first N pairs only (default: all).")] = None,
+    pretokenized: Annotated[bool, typer.Option(help="The corpus is already tokenized: split it on whitespace only.")] = False,
+    zh_script: Annotated[str, typer.Option(help="Chinese scripts: fold (segment on text folded to simplified) or keep.")] = "fold",
+    skip_bad: Annotated[bool, typer.Option(help="Skip bad lines (counted by reason) instead of stopping.")] = False,
+) -> None:
+    """Fine-tune the neural aligner's encoder on parallel text (awesome-align's self-training).
+
+    No gold alignments are needed. The new encoder goes to --out; align with it by
+    `xlre align --aligner combined --model OUT --method softmax --threshold 0.1`.
+    CPU cost and effect: BENCHMARKS.md.
+    """
+    from alignment.aligners.base import AlignerError
+    from alignment.corpus import BadLine, ParallelCorpus
+    from alignment.errors import CorpusError
+    from alignment.finetune import TuneConfig, fine_tune
+    from alignment.script import make_tokenizer
+    from alignment.tokenize import TokenizerError
+
+    try:
+        config = TuneConfig(layer=layer, epochs=epochs, batch_size=batch_size, lr=lr,
+                            guide=guide, threshold=threshold)
+        config.validate()
+        src_tok = make_tokenizer(src_lang, pretokenized, zh_script)
+        tgt_tok = make_tokenizer(tgt_lang, pretokenized, zh_script)
+        reader = ParallelCorpus(corpus, src_lang, tgt_lang, tgt_path=tgt_file, fmt=fmt,  # type: ignore[arg-type]
+                                skip_bad=skip_bad, pretokenized=pretokenized)
+        pairs = []
+        for item in reader:
+            if max_pairs is not None and len(pairs) >= max_pairs:
+                break
+            if not isinstance(item, BadLine):
+                pairs.append(item)
+        stages = {"src": f"tokenizing {src_lang}", "tgt": f"tokenizing {tgt_lang}",
+                  "tune": f"fine-tuning ({epochs} epoch{'s' if epochs > 1 else ''})"}
+        with progress_bar(len(pairs), stages) as update:
+            sides: dict[str, list[tuple[str, ...]]] = {"src": [], "tgt": []}
+            for side, tok in (("src", src_tok), ("tgt", tgt_tok)):
+                texts = (p.src_text if side == "src" else p.tgt_text for p in pairs)
+                for t in tok.pipe(texts):
+                    sides[side].append(t.tokens)
+                    update(side, 1)
+            summary = fine_tune(model, sides["src"], sides["tgt"], out, config,
+                                progress=lambda n: update("tune", n / epochs))
+    except (CorpusError, TokenizerError, AlignerError, ValueError, OSError) as err:
+        raise fail(str(err)) from None
+    report = summary.as_dict() | {"skipped": reader.report.as_dict(), "out": str(out)}
     err_console.print_json(json.dumps(report))
 
 
