@@ -220,3 +220,17 @@ def test_bad_text_file_and_model(model_dir, tmp_path):
         Extractor.from_pretrained(tmp_path)
     with pytest.raises(ExtractError, match="unknown language code"):
         list(Extractor.from_pretrained(model_dir).extract(["text"], lang="qqq"))
+
+
+def test_an_entity_is_never_paired_with_itself(model_dir, workdir):
+    from xlre.extraction.extractor import same_argument
+    from xlre.records import Argument
+
+    paris, paris2 = Argument("Paris", 0, 5, "Q90", "LOC"), Argument("paris", 9, 14, None, "LOC")
+    assert same_argument(paris, paris2) and same_argument(paris, Argument("Lutèce", 0, 6, "Q90", "LOC"))
+    assert not same_argument(paris, Argument("France", 0, 6, "Q142", "LOC"))
+    ex = Extractor.from_pretrained(model_dir, kb=workdir[3], threshold=1e-9)  # every pair scores
+    text = "Paris is the capital of France and Paris is in France."
+    triples = list(ex.extract([text], lang="en"))
+    assert triples, "the near-zero threshold lets every other pair through"
+    assert all(t.subject.kb_id != t.object.kb_id and t.subject.text != t.object.text for t in triples)

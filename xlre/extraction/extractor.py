@@ -76,6 +76,15 @@ class _Sentence:
     windows: list[Window] = field(default_factory=list)
 
 
+
+def same_argument(a: Argument, b: Argument) -> bool:
+    """Two mentions name one entity: both linked to the same KB id, or, where either is
+    unlinked, the same text (casefolded). Extraction never pairs them: (美国, P530, 美国)
+    is no fact."""
+    if a.kb_id is not None and b.kb_id is not None:
+        return a.kb_id == b.kb_id
+    return a.text.casefold() == b.text.casefold()
+
 class Extractor:
     """Extracts triples with an :class:`xlre.modeling.XlreModel` (see the module docstring)."""
 
@@ -392,6 +401,8 @@ class Extractor:
             args.append(Argument(s.tok.text[cs:ce], s.start + cs, s.start + ce,
                                  s.kb_ids[i], typ))
         for (h, t), probs in sorted(scored.items()):
+            if same_argument(args[h], args[t]):
+                continue  # two mentions of one entity: a fact never relates it to itself
             for r, p in enumerate(probs):
                 if p >= self.threshold:
                     rel = self.labels.relations[r]
