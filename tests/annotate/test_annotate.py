@@ -133,3 +133,18 @@ def test_ner_adds_mentions_outside_the_kb(tmp_path: Path, kb_dir: Path) -> None:
     with pytest.raises(RunError, match="not installed"):
         annotate(AnnotateConfig(corpus=str(corpus), src_lang="en", tgt_lang="fr", kb=str(kb_dir),
                                 out=str(tmp_path / "run2"), ner=("no_such_pipeline",)))
+
+
+def test_a_run_made_before_ranked_linking_resumes_only_as_strict(tmp_path: Path, kb_dir: Path) -> None:
+    cfg = config(tmp_path, kb_dir, "run", linking="strict")
+    annotate(cfg)
+    run = tmp_path / "run"
+    stored = json.loads((run / "config.json").read_text(encoding="utf-8"))
+    del stored["linking"], stored["link_margin"]  # as written before these settings existed
+    (run / "config.json").write_text(json.dumps(stored), encoding="utf-8")
+    with pytest.raises(RunError, match="linking"):
+        annotate(config(tmp_path, kb_dir, "run"), resume=True)
+    assert annotate(cfg, resume=True)["counts"]["pairs"] == 120
+    ranked = annotate(config(tmp_path, kb_dir, "ranked"))
+    assert (tmp_path / "ranked" / "casing.tsv").is_file()
+    assert "resolved_by_prior" in ranked["counts"]["linking"]

@@ -43,9 +43,9 @@ def test_kb_loads_and_indexes_facts(kb_dir: Path) -> None:
 
 
 # ---------------------------------------------------------------- linking
-def link(kb_dir: Path, text: str) -> tuple[list, LinkStats]:
+def link(kb_dir: Path, text: str, linking: str = "rank") -> tuple[list, LinkStats]:
     kb = load_kb(kb_dir)
-    linker = EntityLinker(kb, Gazetteer(kb, "en"))
+    linker = EntityLinker(kb, Gazetteer(kb, "en"), linking=linking)
     stats = LinkStats()
     return linker.link(Tokenizer("en")(text), stats), stats
 
@@ -56,9 +56,12 @@ def test_ambiguous_alias_resolved_by_kb_fact(kb_dir: Path) -> None:
     assert stats.resolved_by_kb == 1
 
 
-def test_ambiguous_alias_without_evidence_is_dropped_and_counted(kb_dir: Path) -> None:
-    ents, stats = link(kb_dir, "Georgia is lovely in spring.")
+def test_strict_linking_drops_ambiguity_without_evidence(kb_dir: Path) -> None:
+    ents, stats = link(kb_dir, "Georgia is lovely in spring.", linking="strict")
     assert ents == [] and stats.dropped["ambiguous"] == 1
+    # ranked, the country (one KB fact) wins over the US state (none)
+    ents, stats = link(kb_dir, "Georgia is lovely in spring.")
+    assert [e.kb_id for e in ents] == ["Q230"] and stats.resolved_by_prior == 1
 
 
 def test_noisy_aliases_are_guarded(kb_dir: Path) -> None:

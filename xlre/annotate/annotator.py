@@ -101,7 +101,8 @@ class Annotator:
         self.tgt_tok = make_tokenizer(config.tgt_lang, zh_script=config.zh_script)
         self.linker = EntityLinker(
             kb, Gazetteer(kb, config.src_lang, config.min_alias_chars, config.case,
-                          config.zh_script)
+                          config.zh_script),
+            linking=config.linking, margin=config.link_margin,
         )
         self.ner = load_ner(config.ner)
         self.projector = Projector(config.tgt_lang, kb, self.ner.get(config.tgt_lang),

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from alignment.aligners import ALIGNERS, WordAligner, build_aligner
 from alignment.aligners.eflomal import eflomal_parts
 from alignment.languages import normalize_lang
 from alignment.script import SCRIPT_POLICIES
+from xlre.kb.linker import LINKING_RULES
 
 ENGINES = ("local", "ray")
 
@@ -52,6 +54,12 @@ class AnnotateConfig:
     #: training text (offsets stay in the original text); ``keep`` compares them as
     #: written. Runs made before this field read as ``fold`` when resumed.
     zh_script: str = "fold"
+    #: Entity linking rule (:mod:`xlre.kb.linker`): ``rank`` (guards, then candidates
+    #: ranked by sentence context and prior, kept when the best wins by ``link_margin``)
+    #: or ``strict`` (every ambiguity not settled by a KB fact is dropped). Runs made
+    #: before this field read as ``strict`` when resumed.
+    linking: str = "rank"
+    link_margin: float = 2.0
     #: ``local`` (this machine's processes) or ``ray`` (:mod:`xlre.annotate.ray_engine`).
     engine: str = "local"
     #: Ray cluster to join (``auto``, ``ray://host:10001``); ``None``: a local instance.
@@ -73,6 +81,10 @@ class AnnotateConfig:
             raise RunError(f"unknown aligner {self.aligner!r}; choose {', '.join(ALIGNERS)}")
         if self.zh_script not in SCRIPT_POLICIES:
             raise RunError(f"unknown --zh-script {self.zh_script!r}; choose {' or '.join(SCRIPT_POLICIES)}")
+        if self.linking not in LINKING_RULES:
+            raise RunError(f"unknown --linking {self.linking!r}; choose {' or '.join(LINKING_RULES)}")
+        if self.link_margin < 1.0:
+            raise RunError(f"--link-margin must be at least 1, got {self.link_margin}")
         if self.engine not in ENGINES:
             raise RunError(f"unknown engine {self.engine!r}; choose {' or '.join(ENGINES)}")
         if self.ray_address and self.engine != "ray":
@@ -86,6 +98,8 @@ class AnnotateConfig:
                 "train them once with `xlre align ... --save-priors PRIORS` and pass --priors PRIORS"
             )
 
+    #: What a field added after a run was made means for that run, where not its default.
+    BEFORE_FIELD: ClassVar[dict[str, str]] = {"linking": "strict"}
     # Fields that may differ between a run and its resumption without changing output.
     RESUMABLE_FIELDS = ("workers", "skip_bad", "engine", "ray_address")
 

@@ -37,6 +37,7 @@ from xlre.annotate.rundir import (
     write_shard,
 )
 from xlre.kb import load_kb
+from xlre.kb.casing import CASING_FILE, CaseStats, count_casing
 
 ProgressFn = Callable[[str, int], None]
 
@@ -129,6 +130,20 @@ def annotate(config: AnnotateConfig, resume: bool = False, progress: ProgressFn 
                          extra_corpora=extras, progress=progress)
             aligner.save_priors(run_dir / PRIORS_FILE)  # type: ignore[attr-defined]
             timings["align_corpus"] = time.perf_counter() - t0
+
+    # Stage 1b: how the source side writes the gazetteer's one-word aliases, counted once
+    # and kept, so a resumed run and every worker judge common words alike (xlre.kb.casing).
+    words = annotator.linker.gazetteer.single_words
+    if config.linking == "rank" and words:
+        t0 = time.perf_counter()
+        casing_path = run_dir / CASING_FILE
+        if casing_path.exists():
+            casing = CaseStats.read(casing_path)
+        else:
+            casing = count_casing((p.src_text for p in corpus() if isinstance(p, SentencePair)), words)
+            casing.write(casing_path)
+        annotator.linker.casing = casing
+        timings["count_casing"] = time.perf_counter() - t0
 
     # Stage 2: shards.
     t0 = time.perf_counter()

@@ -99,7 +99,7 @@ def check_resume(run_dir: Path, config: AnnotateConfig, resume: bool) -> None:
     new = asdict(config)
     # A field added after the run was made counts as its default; the neural aligner's
     # settings do not matter to an eflomal run.
-    defaults = {f.name: f.default for f in fields(AnnotateConfig)}
+    defaults = {f.name: f.default for f in fields(AnnotateConfig)} | AnnotateConfig.BEFORE_FIELD
     unused = ("model", "layer", "confident") if config.aligner == "eflomal" else ()
     diff = [k for k in new if k not in AnnotateConfig.RESUMABLE_FIELDS and k not in unused
             and json.dumps(old.get(k, defaults[k])) != json.dumps(new[k])]

@@ -52,6 +52,8 @@ def annotate_cmd(
     shard_index: Annotated[int, typer.Option(help="...and do this machine's part (0-based).")] = 0,
     case: Annotated[str, typer.Option(help="Alias case policy: smart, exact or ignore.")] = "smart",
     zh_script: Annotated[str, typer.Option(help="Chinese scripts: fold (traditional and simplified as one in linking, projection anchors and eflomal training; offsets stay in the original text) or keep.")] = "fold",
+    linking: Annotated[str, typer.Option(help="Entity linking: rank (common-word and demonym guards, then candidates ranked by sentence context and prior) or strict (drop every ambiguity no KB fact settles).")] = "rank",
+    link_margin: Annotated[float, typer.Option(help="--linking rank: the best candidate's prior must be this many times the runner-up's.")] = 2.0,
     resume: Annotated[bool, typer.Option(help="Continue a run that stopped; finished shards are kept.")] = False,
     skip_bad: Annotated[bool, typer.Option(help="Skip bad corpus lines (counted by reason) instead of stopping.")] = False,
 ) -> None:
@@ -68,7 +70,7 @@ def annotate_cmd(
         ner=tuple(ner or ()), na_ratio=na_ratio,
         seed=seed, shard_size=shard_size, workers=workers, num_shards=num_shards,
         shard_index=shard_index, skip_bad=skip_bad, case=case, zh_script=zh_script, engine=engine,
-        ray_address=ray_address,
+        ray_address=ray_address, linking=linking, link_margin=link_margin,
     )
     try:
         from alignment.corpus import count_lines

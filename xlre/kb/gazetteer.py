@@ -94,8 +94,18 @@ def _accepts(rule: str, alias: str, surface: str) -> bool:
     return True
 
 
-def _identity(text: str) -> str:
-    return text
+#: Typographic apostrophes read as the ASCII one, in aliases and text alike (one
+#: character to one): "People’s Republic of China" is the alias "People's Republic of
+#: China", not "Republic of China" after a curly apostrophe.
+_QUOTES = str.maketrans("’‘ʼ＇", "''''")
+
+
+def _fold_quotes(text: str) -> str:
+    return text.translate(_QUOTES)
+
+
+def _fold_script_and_quotes(text: str) -> str:
+    return fold_script(text).translate(_QUOTES)
 
 
 def alias_languages(kb: KnowledgeBase, lang: str, zh_script: str = "fold") -> list[str]:
@@ -120,8 +130,10 @@ class Gazetteer:
         self.lang = lang
         self.case = case
         self.zh_script = check_policy(zh_script)
-        #: The script fold applied to keys and to matched text (identity unless folding).
-        self.fold = fold_script if zh_script == "fold" and is_chinese(lang) else _identity
+        #: The fold applied to keys and to matched text: apostrophes, and Chinese scripts
+        #: under ``zh_script="fold"``; one character to one, so offsets are kept.
+        self.fold = (_fold_script_and_quotes if zh_script == "fold" and is_chinese(lang)
+                     else _fold_quotes)
         fold = self.fold
         self.dropped: Counter[str] = Counter()
         self.n_aliases = 0
@@ -152,6 +164,11 @@ class Gazetteer:
             self.n_aliases += 1
             # forms are compared with the surface script-folded (_accepts), so fold them too
             entries.setdefault(key, {}).setdefault(ent_id, []).append((fold(alias), _alias_rule(alias, case)))
+        #: Keys that are one word of letters, in a cased script: the words whose casing
+        #: in the corpus tells a name from a common word (:mod:`xlre.kb.casing`).
+        self.single_words = frozenset(
+            k for k in entries if lang not in UNSEGMENTED_SCRIPTS and k.isalpha() and k != k.upper()
+        )
         self._automaton = ahocorasick.Automaton()
         for key, by_entity in entries.items():
             value = (len(key), tuple((eid, tuple(forms)) for eid, forms in by_entity.items()))

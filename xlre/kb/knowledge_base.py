@@ -3,7 +3,8 @@
 A KB directory holds three files (see DESIGN.md):
 
 * ``entities.jsonl``: ``{"id": "Q90", "type": "LOC", "labels": {"en": ["Paris"], ...}}``
-  (``type`` is optional);
+  (``type`` is optional; so is ``popularity``, a count such as Wikidata sitelinks that
+  the linker ranks candidates by, :mod:`xlre.kb.linker`);
 * ``relations.jsonl``: ``{"id": "P17", "labels": {"en": "country", "fr": "pays"}}``;
 * ``triples.tsv``: ``Q90<TAB>P17<TAB>Q142``.
 
@@ -38,6 +39,8 @@ class KBEntity:
     id: str
     type: str | None
     labels: dict[str, tuple[str, ...]]
+    #: How well known the entity is (Wikidata: its sitelinks); None: not given.
+    popularity: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +61,7 @@ class KnowledgeBase:
     relations: dict[str, KBRelation] = field(default_factory=dict)
     facts: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
     path: Path | None = None
+    _degree: dict[str, int] | None = field(default=None, repr=False, compare=False)
 
     @property
     def n_triples(self) -> int:
@@ -70,6 +74,24 @@ class KnowledgeBase:
     def connected(self, a: str, b: str) -> bool:
         """True when the KB has a fact between ``a`` and ``b`` in either direction."""
         return (a, b) in self.facts or (b, a) in self.facts
+
+    def degree(self, ent_id: str) -> int:
+        """How many KB facts ``ent_id`` takes part in, as head or tail."""
+        if self._degree is None:
+            degree: dict[str, int] = {}
+            for (head, tail), rels in self.facts.items():
+                degree[head] = degree.get(head, 0) + len(rels)
+                degree[tail] = degree.get(tail, 0) + len(rels)
+            self._degree = degree
+        return self._degree.get(ent_id, 0)
+
+    def prior(self, ent_id: str) -> int:
+        """The linking prior of ``ent_id``: its ``popularity`` when the KB gives one, else
+        its number of facts (:meth:`degree`)."""
+        ent = self.entities.get(ent_id)
+        if ent is not None and ent.popularity is not None:
+            return ent.popularity
+        return self.degree(ent_id)
 
     def languages(self) -> set[str]:
         return {lang for e in self.entities.values() for lang in e.labels}
@@ -165,7 +187,12 @@ def load_kb(kb_dir: Path | str) -> KnowledgeBase:
         etype = obj.get("type")
         if etype is not None and not isinstance(etype, str):
             raise KBError(path, line_no, f'entity {ident}: "type" must be a string', 'write e.g. "type": "LOC"')
-        kb.entities[ident] = KBEntity(ident, etype, labels)
+        popularity = obj.get("popularity")
+        if popularity is not None and (not isinstance(popularity, int) or isinstance(popularity, bool)
+                                       or popularity < 0):
+            raise KBError(path, line_no, f'entity {ident}: "popularity" must be a whole number >= 0',
+                          'write e.g. "popularity": 120 (its Wikidata sitelinks), or leave it out')
+        kb.entities[ident] = KBEntity(ident, etype, labels, popularity)
 
     kb.relations.update(load_relations(kb_dir / RELATIONS_FILE))
 

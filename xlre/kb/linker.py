@@ -1,10 +1,30 @@
 """Entity linking: gazetteer mentions -> single KB ids.
 
-Ambiguity: an alias shared by several entities gives a mention with several
-candidates. :class:`EntityLinker` keeps the candidate that has a KB fact with another
-entity of the same sentence when exactly one does (``resolved_by_kb``); otherwise the
-mention is dropped and counted (``ambiguous``): a wrong link is worse than none for
-distant supervision.
+``linking="rank"`` (the default). Each mention is first checked by two guards, then its
+candidates are ranked:
+
+* **common_word** (dropped): a one-word capitalised mention that the corpus writes in
+  lowercase more often than capitalised on its own (:mod:`xlre.kb.casing`; only when
+  such counts are given): ``Found`` in a headline, ``Police`` in "Baton Rouge Police
+  Department", ``Union`` in "Eurasian Economic Union", each an alias of some obscure
+  KB entity.
+* **demonym** (dropped): in a script with capitals, a mention one of whose candidates
+  is a language (tails of the KB's language properties, :data:`LANGUAGE_PROPERTIES`) and
+  that is followed by a word that is not a stop word: "Ukrainian forces", "Chinese
+  consulate", "Chinese-funded" use the adjective of a people or country, not the
+  language. "English is spoken", "in English." keep the language.
+* **ranking**: a candidate's *context* is the number of the sentence's other mentions
+  with a candidate it has a KB fact with. The candidates of highest context, when it is
+  above zero, go on (one alone: ``resolved_by_kb``); then the one of highest prior
+  (:meth:`~xlre.kb.knowledge_base.KnowledgeBase.prior`: the entity's popularity, such
+  as Wikidata sitelinks, where the KB gives it, else its number of KB facts) is kept
+  when its prior is at least ``margin`` times the runner-up's (``resolved_by_prior``).
+  Otherwise the mention is dropped and counted (``ambiguous``). So ``London`` links to
+  the UK capital (411 facts) over London, Ontario, unless the sentence names Ontario.
+
+``linking="strict"``, the rule of runs made before ranking: no guards; a mention with
+several candidates is kept only when exactly one candidate has a KB fact with another
+mention's candidate, and dropped as ``ambiguous`` otherwise.
 
 An entity's ``text`` is always ``sentence[char_start:char_end]`` of its span.
 """
@@ -12,12 +32,21 @@ An entity's ``text`` is always ``sentence[char_start:char_end]`` of its span.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from alignment.records import TokenizedText
-from xlre.kb.gazetteer import Gazetteer
+from xlre.kb.casing import CaseStats
+from xlre.kb.gazetteer import UNSEGMENTED_SCRIPTS, Gazetteer, Mention, stop_words
 from xlre.kb.knowledge_base import KnowledgeBase
 from xlre.records import Entity
+
+LINKING_RULES = ("rank", "strict")
+#: Wikidata properties whose values are languages (official, native, spoken, of a work,
+#: of a film, of a name).
+LANGUAGE_PROPERTIES = frozenset({"P37", "P103", "P1412", "P407", "P364", "P2936"})
+#: A candidate's prior must be at least this many times the runner-up's.
+DEFAULT_MARGIN = 2.0
 
 
 @dataclass
@@ -27,44 +56,64 @@ class LinkStats:
     mentions: int = 0
     linked: int = 0
     resolved_by_kb: int = 0
+    resolved_by_prior: int = 0
     dropped: Counter[str] = field(default_factory=Counter)
 
     def merge(self, other: LinkStats) -> None:
         self.mentions += other.mentions
         self.linked += other.linked
         self.resolved_by_kb += other.resolved_by_kb
+        self.resolved_by_prior += other.resolved_by_prior
         self.dropped.update(other.dropped)
 
     def as_dict(self) -> dict[str, object]:
         return {"mentions": self.mentions, "linked": self.linked,
-                "resolved_by_kb": self.resolved_by_kb, "dropped": dict(self.dropped)}
+                "resolved_by_kb": self.resolved_by_kb, "resolved_by_prior": self.resolved_by_prior,
+                "dropped": dict(self.dropped)}
+
+
+def language_entities(kb: KnowledgeBase) -> frozenset[str]:
+    """Entities that are the value of a language property in some KB fact."""
+    return frozenset(tail for (_, tail), rels in kb.facts.items()
+                     if any(r in LANGUAGE_PROPERTIES for r in rels))
 
 
 class EntityLinker:
-    """Links gazetteer mentions to single KB ids, resolving ambiguity by KB facts."""
+    """Links gazetteer mentions to single KB ids (module docstring).
 
-    def __init__(self, kb: KnowledgeBase, gazetteer: Gazetteer) -> None:
+    ``casing``: the corpus's word counts for the ``common_word`` guard (None: no guard).
+    """
+
+    def __init__(self, kb: KnowledgeBase, gazetteer: Gazetteer, linking: str = "rank",
+                 margin: float = DEFAULT_MARGIN, casing: CaseStats | None = None) -> None:
+        if linking not in LINKING_RULES:
+            raise ValueError(f"unknown linking rule {linking!r}; choose {' or '.join(LINKING_RULES)}")
+        if margin < 1.0:
+            raise ValueError(f"the linking margin must be at least 1, got {margin}")
         self.kb = kb
         self.gazetteer = gazetteer
+        self.linking = linking
+        self.margin = margin
+        self.casing = casing
+        cased = gazetteer.lang not in UNSEGMENTED_SCRIPTS
+        self._languages = language_entities(kb) if linking == "rank" and cased else frozenset()
+        self._stops = stop_words(gazetteer.lang)
 
     def link(self, tok: TokenizedText, stats: LinkStats | None = None) -> list[Entity]:
         """Entities (``source="kb"``) of one tokenized sentence, in text order."""
         stats = stats if stats is not None else LinkStats()
         mentions = self.gazetteer.find(tok)
         stats.mentions += len(mentions)
-        chosen: list[str | None] = []
-        for k, m in enumerate(mentions):
-            if len(m.candidates) == 1:
-                chosen.append(m.candidates[0])
-                continue
-            others = {c for j, o in enumerate(mentions) if j != k for c in o.candidates}
-            backed = [c for c in m.candidates if any(self.kb.connected(c, o) for o in others if o != c)]
-            if len(backed) == 1:
-                chosen.append(backed[0])
-                stats.resolved_by_kb += 1
-            else:
-                chosen.append(None)
-                stats.dropped["ambiguous"] += 1
+        if self.linking == "rank":
+            kept = []
+            for m in mentions:
+                reason = self._guard(m, tok)
+                if reason:
+                    stats.dropped[reason] += 1
+                else:
+                    kept.append(m)
+            mentions = kept
+        chosen = [self._choose(k, mentions, stats) for k in range(len(mentions))]
         entities = []
         for m, kb_id in zip(mentions, chosen, strict=True):
             if kb_id is None:
@@ -76,3 +125,46 @@ class EntityLinker:
                                    tok.text[span.char_start:span.char_end]))
         stats.linked += len(entities)
         return entities
+
+    def _guard(self, m: Mention, tok: TokenizedText) -> str | None:
+        """The reason to drop ``m`` before ranking, if any (module docstring)."""
+        if (self.casing is not None and m.tok_end - m.tok_start == 1 and m.text[:1].isupper()
+                and not m.text.isupper() and self.casing.is_common(m.text)):
+            return "common_word"
+        if self._languages and any(c in self._languages for c in m.candidates) \
+                and m.tok_end < len(tok.tokens):
+            nxt = tok.tokens[m.tok_end]
+            if any(c.isalpha() for c in nxt) and nxt.casefold() not in self._stops:
+                return "demonym"
+            after = tok.tokens[m.tok_end + 1] if m.tok_end + 1 < len(tok.tokens) else ""
+            if nxt == "-" and after[:1].islower():  # "Chinese-funded", "Iranian-produced"
+                return "demonym"
+        return None
+
+    def _choose(self, k: int, mentions: Sequence[Mention], stats: LinkStats) -> str | None:
+        cands = mentions[k].candidates
+        if len(cands) == 1:
+            return cands[0]
+        others = [o.candidates for j, o in enumerate(mentions) if j != k]
+        if self.linking == "strict":
+            pooled = {c for o in others for c in o}
+            backed = [c for c in cands if any(self.kb.connected(c, o) for o in pooled if o != c)]
+            if len(backed) == 1:
+                stats.resolved_by_kb += 1
+                return backed[0]
+            stats.dropped["ambiguous"] += 1
+            return None
+        context = {c: sum(any(x != c and self.kb.connected(c, x) for x in o) for o in others)
+                   for c in cands}
+        best = max(context.values())
+        pool = [c for c in cands if context[c] == best] if best > 0 else list(cands)
+        if len(pool) == 1:
+            stats.resolved_by_kb += 1
+            return pool[0]
+        ranked = sorted(pool, key=lambda c: (-self.kb.prior(c), c))
+        first, second = self.kb.prior(ranked[0]), self.kb.prior(ranked[1])
+        if first > 0 and first >= self.margin * second and first > second:
+            stats.resolved_by_prior += 1
+            return ranked[0]
+        stats.dropped["ambiguous"] += 1
+        return None
