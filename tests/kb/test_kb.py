@@ -78,3 +78,21 @@ def test_longest_match_on_token_boundaries(kb_dir: Path) -> None:
     assert [e.text for e in ents] == ["Anna Weber", "Berlin"]
 
 
+
+
+def test_stop_words_are_empty_only_for_a_language_spacy_lacks(monkeypatch: pytest.MonkeyPatch) -> None:
+    from xlre.kb import gazetteer
+
+    assert "the" in gazetteer.stop_words("en")
+    assert gazetteer.stop_words("qqq") == frozenset()
+
+    def broken(lang: str) -> None:
+        raise RuntimeError("a bug inside spaCy")
+
+    monkeypatch.setattr("spacy.util.get_lang_class", broken)
+    gazetteer.stop_words.cache_clear()
+    try:
+        with pytest.raises(RuntimeError, match="a bug"):
+            gazetteer.stop_words("de")
+    finally:
+        gazetteer.stop_words.cache_clear()

@@ -57,13 +57,17 @@ CASE_POLICIES = ("smart", "exact", "ignore")
 
 @cache
 def stop_words(lang: str) -> frozenset[str]:
-    """spaCy's stop-word list for ``lang`` (empty if spaCy has none)."""
-    try:
-        from spacy.util import get_lang_class
+    """spaCy's stop-word list for ``lang``; empty, and logged, when spaCy has no such
+    language. Any other failure is a bug and propagates: it must not switch the guard
+    off silently."""
+    from spacy.util import get_lang_class
 
-        return frozenset(w.casefold() for w in get_lang_class(lang).Defaults.stop_words)
-    except Exception:
+    try:
+        lang_class = get_lang_class(lang)
+    except ImportError:  # spaCy's E048: no spacy.lang module for this code
+        logger.info("spaCy has no language %r: no stop-word guard for its aliases", lang)
         return frozenset()
+    return frozenset(w.casefold() for w in lang_class.Defaults.stop_words)
 
 
 @dataclass(frozen=True, slots=True)
