@@ -183,3 +183,16 @@ def test_bag_units_hold_both_languages_and_agreement_pairs(run_dir, encoder_dir)
     assert len(sentence_units) == 3 and len(sentence_units[0].instances) == 4
 
 
+
+
+def test_data_languages_keeps_the_source_side_alone(run_dir, encoder_dir):
+    _model, tok = XlreModel.from_encoder(str(encoder_dir), LABELS)
+    both = build_relation_data(run_dir, tok, _config(), LABELS)
+    en = build_relation_data(run_dir, tok, _config(languages="EN"), LABELS)
+    assert set(both.splits["train"]["lang"]) == {"en", "fr"}
+    assert set(en.splits["train"]["lang"]) == {"en"}
+    assert en.report["records_dropped_language"] == 3 and both.report["records_dropped_language"] == 0
+    with pytest.raises(DataError, match="no record"):
+        build_relation_data(run_dir, tok, _config(languages="de"), LABELS)
+    with pytest.raises(DataError, match="data.languages"):
+        _config(languages="not a language!")

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from alignment.languages import LanguageError, normalize_lang
+
 RELATION_REPRS = ("pooling", "markers", "punct")
 
 
@@ -25,6 +27,9 @@ class DataConfig:
     #: In bag training, at most this many sentence pairs of a bag go into one step
     #: (a fresh deterministic sample each epoch).
     max_bag_pairs: int = 4
+    #: Train on these languages of the sources only, comma-separated (``en`` for a
+    #: source-only baseline); empty: every language.
+    languages: str = ""
 
     def __post_init__(self) -> None:
         if self.relation_repr not in RELATION_REPRS:
@@ -40,5 +45,13 @@ class DataConfig:
             )
         if self.max_seq_length < 16:
             raise DataError(f"max_seq_length {self.max_seq_length} is too small; use 16 or more")
+        try:
+            self.language_set()
+        except LanguageError as err:
+            raise DataError(f"data.languages: {err}") from None
         if self.max_bag_pairs < 1:
             raise DataError(f"max_bag_pairs must be at least 1, got {self.max_bag_pairs}")
+
+    def language_set(self) -> frozenset[str]:
+        """The languages of ``languages``, normalised (``zh-Hans`` is ``zh``); empty: all."""
+        return frozenset(normalize_lang(c.strip()) for c in self.languages.split(",") if c.strip())

@@ -104,6 +104,17 @@ def build_relation_data(
     guard = main_process_first or contextlib.nullcontext
     raw, source_report = loaded or load_sources(run_dir, marked, skip_bad, main_process_first)
     where = describe_sources(run_dir, marked)
+    dropped_by_language = 0
+    if config.languages:  # e.g. the source side alone, for a source-only baseline
+        keep = config.language_set()
+        with guard():
+            kept = raw.filter(lambda lang: lang in keep, input_columns="lang",
+                              desc=f"keeping {','.join(sorted(keep))}")
+        dropped_by_language = len(raw) - len(kept)
+        if len(kept) == 0:
+            raise DataError(f"{where}: no record is in data.languages={config.languages!r}; "
+                            "name a language the sources hold")
+        raw = kept
     run_labels, pair_split, counts = scan_run(raw, config)
     if labels is None:
         labels = run_labels
@@ -122,6 +133,7 @@ def build_relation_data(
         )
     report = dict(counts)
     report.update(source_report)
+    report["records_dropped_language"] = dropped_by_language
     totals = {name: 0 for name in COUNT_COLUMNS.values()}
     for batch in seqs.select_columns(list(COUNT_COLUMNS)).iter(batch_size=4096):
         for col, name in COUNT_COLUMNS.items():
