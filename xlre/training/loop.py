@@ -26,6 +26,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import re
+import secrets
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -400,14 +403,22 @@ class Trainer:
         self.accelerator.wait_for_everyone()
 
     def save_best(self) -> None:
-        """Write the current model and tokenizer as the best model of ``out_dir``."""
+        """Write the current model and tokenizer as the best model of ``out_dir``, through
+        :func:`replace_model_dir`: a save killed midway leaves the previous best model whole."""
         accelerator = self.accelerator
         accelerator.wait_for_everyone()
         core = accelerator.unwrap_model(self.model)
-        core.save_pretrained(self.out_dir, is_main_process=self.main, save_function=accelerator.save,
-                             state_dict=accelerator.get_state_dict(self.model))
+        # On every process: gathering the weights is collective under FSDP and DeepSpeed.
+        state_dict = accelerator.get_state_dict(self.model)
         if self.main:
-            self.tokenizer.save_pretrained(self.out_dir)
+
+            def write(new_dir: Path) -> None:
+                core.save_pretrained(new_dir, save_function=accelerator.save, state_dict=state_dict)
+                self.tokenizer.save_pretrained(new_dir)
+
+            replace_model_dir(self.out_dir, write)
+        # No process writes into out_dir (checkpoints) while it is being swapped.
+        accelerator.wait_for_everyone()
 
     # ------------------------------------------------------------------ finish
     def finish(self) -> dict[str, Any]:
@@ -431,6 +442,76 @@ class Trainer:
                 encoding="utf-8")
         accelerator.end_training()
         return metrics
+
+
+#: Weight files of a model save (one file or shards and their index): a previous save's
+#: are not carried into the next one.
+WEIGHT_FILE = re.compile(
+    r"(model|pytorch_model)(-\d{5}-of-\d{5})?\.(safetensors|bin)(\.index\.json)?"
+)
+
+
+def replace_model_dir(out_dir: Path, write: Callable[[Path], None]) -> None:
+    """Save a model into ``out_dir`` so that ``out_dir`` always holds either the previous
+    complete model or the new complete one, never a mix of the two.
+
+    ``write(new_dir)`` writes the model into a fresh sibling ``OUT.partial-XXXX`` (the same
+    filesystem); every other entry of ``out_dir`` (checkpoints, logs, settings, figures;
+    not the previous weight files) is hard-linked into it, or copied where the filesystem
+    has no hard links. Then ``out_dir`` is renamed aside to ``OUT.old-XXXX``, the new
+    directory renamed in, and the old one deleted. On an error ``out_dir`` is left as it
+    was and the temporary directory removed.
+    """
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        suffix = secrets.token_hex(4)
+        new_dir = out_dir.with_name(f"{out_dir.name}.partial-{suffix}")
+        try:
+            new_dir.mkdir()
+            break
+        except FileExistsError:
+            continue
+    old_dir = out_dir.with_name(f"{out_dir.name}.old-{suffix}")
+    try:
+        write(new_dir)
+        if not out_dir.exists():
+            new_dir.rename(out_dir)
+            return
+        shutil.copymode(out_dir, new_dir)
+        for entry in out_dir.iterdir():
+            target = new_dir / entry.name
+            if target.exists() or target.is_symlink() or WEIGHT_FILE.fullmatch(entry.name):
+                continue
+            _carry(entry, target)
+        out_dir.rename(old_dir)
+        try:
+            new_dir.rename(out_dir)
+        except BaseException:
+            old_dir.rename(out_dir)
+            raise
+    except BaseException:
+        shutil.rmtree(new_dir, ignore_errors=True)
+        raise
+    shutil.rmtree(old_dir, ignore_errors=True)
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def _carry(src: Path, dst: Path) -> None:
+    """Recreate ``src`` at ``dst``: files hard-linked (copied where links fail), symbolic
+    links as links."""
+    if src.is_symlink():
+        os.symlink(os.readlink(src), dst)
+    elif src.is_dir():
+        shutil.copytree(src, dst, symlinks=True, copy_function=_link_or_copy)
+    else:
+        _link_or_copy(str(src), str(dst))
 
 
 def final_evaluation(out_dir: Path, data: RelationData, accelerator: Any,
