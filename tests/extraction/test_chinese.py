@@ -170,14 +170,14 @@ def test_cli_detects_reports_and_normalises(zh_model, tmp_path):
     detected, stderr = run()
     summary = json.JSONDecoder().raw_decode(stderr[stderr.rindex('{\n  "triples"'):])[0]
     assert {(x["relation"], x["relation_label"], x["lang"]) for x in detected
-            if x["doc_id"] == "zh.txt:1"} == {("P19", "出生地", "zh"), ("P17", "国家", "zh"),
+            if x["doc_id"] == f"{txt}:1"} == {("P19", "出生地", "zh"), ("P17", "国家", "zh"),
                                              ("P108", "雇主", "zh")}
     assert summary["languages"] == {"given": {}, "detected": {"en": 1, "zh": 1},
                                     "detector": "py3langid", "trained_on": ["en", "zh"],
                                     "not_trained_on": {}}
     given, _ = run("--lang", "zh-Hans")
-    assert [x for x in given if x["doc_id"] == "zh.txt:1"] == [
-        x for x in detected if x["doc_id"] == "zh.txt:1"]
+    assert [x for x in given if x["doc_id"] == f"{txt}:1"] == [
+        x for x in detected if x["doc_id"] == f"{txt}:1"]
     # JSONL lang tags are normalised too.
     jsonl = tmp_path / "docs.jsonl"
     jsonl.write_text(json.dumps({"id": "a", "text": ZH_DOC, "lang": "zh_TW"}) + "\n")

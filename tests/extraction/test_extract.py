@@ -174,7 +174,7 @@ def test_cli_text_jsonl_stdin_and_out(model_dir, tmp_path):
     lines = [json.loads(x) for x in res.stdout.splitlines() if x.startswith("{\"subject")]
     assert {(x["subject"]["text"], x["relation"], x["object"]["text"]) for x in lines} == {
         ("Alice Martin", "P19", "Paris"), ("Bob Stone", "P108", "Acme Corp")}
-    assert {x["doc_id"] for x in lines} == {"docs.txt:1", "docs.txt:2"}
+    assert {x["doc_id"] for x in lines} == {f"{txt}:1", f"{txt}:2"}  # the path as given
     jsonl = tmp_path / "docs.jsonl"
     jsonl.write_text(json.dumps({"id": "a", "text": PAIRS[1][1][1], "lang": "fr"}) + "\n")
     out = tmp_path / "triples.jsonl"

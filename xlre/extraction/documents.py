@@ -1,6 +1,7 @@
 """Extraction input: documents, and reading them from text or JSONL files.
 
-A text file holds one document a line (id ``PATH:LINE``); a JSONL file one
+A text file holds one document a line (id ``PATH:LINE``, the path as given, so ids are
+unique across files; ``stdin:LINE`` on standard input); a JSONL file one
 ``{"id", "text", "lang"}`` object a line. Bad lines stop with ``FILE:LINE`` and the
 fix, or with ``skip_bad`` are counted by reason. Languages are BCP 47 tags, normalised to
 their base code (:func:`alignment.languages.normalize_lang`: ``zh-Hans``, ``zh_TW``,
@@ -15,7 +16,6 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 from alignment.languages import LanguageError, normalize_lang
@@ -155,7 +155,8 @@ def read_documents(
             mode = fmt
             if mode == "auto" and path != "-":
                 mode = "jsonl" if path.endswith(".jsonl") else "text"
-            stem = "stdin" if path == "-" else Path(path).name
+            # The path as given, not its basename: a/docs.txt and b/docs.txt never share ids.
+            stem = "stdin" if path == "-" else str(path)
             for line_no, raw in enumerate(_lines(fh, name), start=1):
                 line = raw.rstrip("\n").rstrip("\r")
                 if mode == "auto":
