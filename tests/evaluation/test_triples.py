@@ -53,3 +53,59 @@ def test_bad_gold_names_the_line(tmp_path):
     gold.write_text('{"id": "d1", "lang": "en", "triples": []}\n{"id": "d2"}\n')
     with pytest.raises(ScoreError, match=r"gold\.jsonl:2: not a gold document"):
         score_triples(gold, [])
+
+
+def test_one_gold_fact_is_credited_to_one_prediction(tmp_path):
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text(
+        "\n".join(
+            json.dumps(x)
+            for x in [
+                {
+                    "id": "d1",
+                    "lang": "en",
+                    "text": "...",
+                    "triples": [{"subject": "Q90", "relation": "P17", "object": "Q142"}],
+                },
+                # The subject as text: a linked and an unlinked Paris both match it.
+                {
+                    "id": "d2",
+                    "lang": "en",
+                    "text": "...",
+                    "triples": [{"subject": "Paris", "relation": "P17", "object": "Q142"}],
+                },
+                # Two facts that the linked prediction matches both: the unlinked one, which
+                # matches only the second, gets it (the most pairs, one each side).
+                {
+                    "id": "d3",
+                    "lang": "en",
+                    "text": "...",
+                    "triples": [
+                        {"subject": "Q90", "relation": "P17", "object": "Q142"},
+                        {"subject": "paris", "relation": "P17", "object": "France"},
+                    ],
+                },
+            ]
+        )
+        + "\n"
+    )
+    pred = [
+        _t("d1", "en", "Paris", "Q90", "P17", "France", "Q142"),  # by KB id
+        _t("d1", "en", "Paris", None, "P17", "France", "Q142"),  # unlinked: no match
+        _t("d2", "en", "Paris", "Q90", "P17", "France", "Q142"),  # by text
+        _t("d2", "en", "paris", None, "P17", "France", "Q142"),  # the same fact again
+        _t("d3", "en", "Paris", "Q90", "P17", "France", "Q142"),
+        _t("d3", "en", "Paris", None, "P17", "France", None),
+    ]
+    triples = tmp_path / "t.jsonl"
+    triples.write_text("".join(json.dumps(t.to_json()) + "\n" for t in pred))
+    for doc, correct, predicted in (("d1", 1, 2), ("d2", 1, 2), ("d3", 2, 2)):
+        one = tmp_path / f"{doc}.jsonl"
+        one.write_text(
+            "".join(x for x in triples.read_text().splitlines(keepends=True) if f'"{doc}"' in x)
+        )
+        result = score_triples(gold, [one])["en"]
+        assert (result["correct"], result["predicted"]) == (correct, predicted), doc
+    result = score_triples(gold, [triples])["en"]
+    assert (result["correct"], result["predicted"], result["gold"]) == (4, 6, 4)
+    assert result["precision"] <= 1.0 and result["recall"] == 1.0

@@ -9,7 +9,11 @@ Gold is JSONL, one document per line (the format of
 ``subject`` and ``object`` are KB ids, or surface texts for entities outside the KB. A
 predicted triple (``xlre extract`` output, run on the same documents with the gold
 ``id`` and ``lang``) is correct when its document and language match, its relation is
-the same, and each argument matches by KB id or, failing that, by normalised text. A
+the same, and each argument matches by KB id or, failing that, by normalised text.
+Matching is one to one within a document: a gold fact is credited to one prediction at
+most (a linked ``Q90`` and an unlinked ``Paris`` hitting the same fact count once), and
+``correct`` is the largest number of such pairs (a maximum bipartite matching; where
+there is a choice, predictions matching by KB id are credited first). A
 document with an empty list states no fact: anything predicted there is a false
 positive. Predicted triples for documents the gold does not list are ignored (counted).
 """
@@ -58,6 +62,57 @@ def _matches(arg: Argument, gold: str) -> bool:
     return arg.kb_id == gold or normalise(arg.text) == normalise(gold)
 
 
+def _id_matches(t: Any, fact: tuple[str, str, str]) -> int:
+    """How many of ``t``'s arguments match ``fact`` by KB id (0, 1 or 2)."""
+    return (t.subject.kb_id == fact[0]) + (t.object.kb_id == fact[2])
+
+
+def matched_pairs(preds: list[Any], facts: Iterable[tuple[str, str, str]]) -> dict[int, int]:
+    """A maximum one-to-one matching of predictions to the gold facts they match, as
+    ``{index in sorted(facts): index in preds}`` (augmenting paths). Predictions with more
+    arguments matching by KB id are tried first, and try such facts first."""
+    facts = sorted(facts)
+    edges = [
+        [
+            j
+            for j, (s, r, o) in enumerate(facts)
+            if r == t.relation and _matches(t.subject, s) and _matches(t.object, o)
+        ]
+        for t in preds
+    ]
+    for i, t in enumerate(preds):
+        edges[i].sort(key=lambda j, t=t: -_id_matches(t, facts[j]))
+    best = [
+        max((_id_matches(t, facts[j]) for j in edges[i]), default=-1) for i, t in enumerate(preds)
+    ]
+    owner: dict[int, int] = {}
+    for start in sorted(range(len(preds)), key=lambda i: -best[i]):
+        # Depth-first search for an augmenting path, with an explicit stack.
+        seen: set[int] = set()
+        stack = [(start, iter(edges[start]))]
+        via: list[int] = []  # via[k]: the fact stack[k + 1]'s prediction gives up
+        while stack:
+            i, todo = stack[-1]
+            for j in todo:
+                if j in seen:
+                    continue
+                seen.add(j)
+                if j not in owner:
+                    owner[j] = i
+                    for k in range(len(via) - 1, -1, -1):
+                        owner[via[k]] = stack[k][0]
+                    stack = []
+                    break
+                via.append(j)
+                stack.append((owner[j], iter(edges[owner[j]])))
+                break
+            else:
+                stack.pop()
+                if via:
+                    via.pop()
+    return owner
+
+
 def score_triples(gold_path: str | Path, triples: Iterable[str | Path]) -> dict[str, Any]:
     """Precision, recall and F1 per language and for ``all``."""
     gold = read_gold(gold_path)
@@ -72,17 +127,16 @@ def score_triples(gold_path: str | Path, triples: Iterable[str | Path]) -> dict[
     counts: dict[str, list[int]] = {}
     for key, facts in gold.items():
         seen: set[tuple[str, str, str]] = set()
-        correct = n_pred = 0
+        distinct = []
         for t in predicted.get(key, []):
             sig = (t.subject.kb_id or normalise(t.subject.text), t.relation,
                    t.object.kb_id or normalise(t.object.text))
             if sig in seen:  # the same fact twice in one document counts once
                 continue
             seen.add(sig)
-            n_pred += 1
-            if any(r == t.relation and _matches(t.subject, s) and _matches(t.object, o)
-                   for s, r, o in facts):
-                correct += 1
+            distinct.append(t)
+        # One to one: a gold fact is credited to one prediction at most.
+        correct, n_pred = len(matched_pairs(distinct, facts)), len(distinct)
         for lang in (key[1], "all"):
             c = counts.setdefault(lang, [0, 0, 0])
             c[0] += correct
