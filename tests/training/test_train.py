@@ -222,3 +222,15 @@ def test_length_grouped_order():
     assert orders[0] != orders[1]
     with pytest.raises(ValueError, match="lengths"):
         EpochSampler(3, seed=0, lengths=[1, 2])
+
+
+def test_max_steps_ends_training_with_a_finished_model(tmp_path, run_dir, encoder_dir):
+    out = tmp_path / "short"
+    metrics = train(run_dir, str(encoder_dir), out, load_settings(
+        None, [*FAST, "train.epochs=3", "train.batch_size=2", "train.max_steps=1"]))
+    assert "stopped_at_step" not in metrics and (out / "metrics.json").is_file()
+    history = json.loads((out / "history.json").read_text())["epochs"]
+    assert [h["step"] for h in history] == [1], "one step, then the end-of-training evaluation"
+    XlreModel.from_pretrained(out)  # a loadable model
+    with pytest.raises(SettingsError, match="max_steps"):
+        load_settings(None, ["train.max_steps=-1"])

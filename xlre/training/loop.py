@@ -263,6 +263,8 @@ class Trainer:
         )
         steps_per_epoch = math.ceil(len(train_dl) / tcfg.gradient_accumulation_steps)
         total_steps = steps_per_epoch * tcfg.epochs
+        if tcfg.max_steps:
+            total_steps = min(total_steps, tcfg.max_steps)
         optimizer = torch.optim.AdamW(param_groups(model, settings))
         scheduler = get_linear_schedule_with_warmup(
             optimizer, int(tcfg.warmup_ratio * total_steps), total_steps)
@@ -332,6 +334,8 @@ class Trainer:
             self._log_step(running)
             if tcfg.checkpoint_every_steps and state.global_step % tcfg.checkpoint_every_steps == 0:
                 self.checkpoint()
+            if tcfg.max_steps and state.global_step >= tcfg.max_steps:
+                return True  # the epoch ends here, and with it training (end_epoch)
             if tcfg.stop_after_steps and state.global_step >= tcfg.stop_after_steps:
                 if not (self.out_dir / CHECKPOINTS / f"step-{state.global_step:08d}").exists():
                     self.checkpoint()
@@ -385,7 +389,7 @@ class Trainer:
             logger.info("no better dev score for %d epochs: stopping early", state.bad_epochs)
             self.stopped_early = True
             state.finished = True
-        if state.epoch >= tcfg.epochs:
+        if state.epoch >= tcfg.epochs or (tcfg.max_steps and state.global_step >= tcfg.max_steps):
             state.finished = True
         self.checkpoint()
 

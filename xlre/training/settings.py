@@ -76,6 +76,10 @@ class TrainConfig:
     #: Stop after N optimizer steps with the schedule unchanged (0: no limit); continue
     #: later with ``--resume``.
     stop_after_steps: int = 0
+    #: Train at most N optimizer steps in all (0: the epochs decide). The schedule is
+    #: planned for them, and training then ends as after its last epoch: dev evaluation,
+    #: the best model, test. For short benchmark runs.
+    max_steps: int = 0
     log_every_steps: int = 10
     tracker: str = "auto"
 
@@ -87,7 +91,7 @@ class TrainConfig:
                      "keep_checkpoints"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"train.{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("early_stopping_patience", "checkpoint_every_steps", "stop_after_steps",
+        for name in ("early_stopping_patience", "checkpoint_every_steps", "stop_after_steps", "max_steps",
                      "log_every_steps"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"train.{name} must be 0 or more, got {getattr(self, name)}")
