@@ -24,7 +24,8 @@ Ablations, each one more model trained like (a): ``--no-bags`` (``train.mil=sent
 Without it the steps default to 1,500. EN-FR training is not part of this bench yet
 (one run per model), so French is zero-shot for every model here.
 
-Each stage writes under ``--out`` and is skipped when its output is there and ``--resume``
+``--variants full`` trains and scores (a) alone (with (c)), e.g. to score a finished
+(a) before (b) is trained. Each stage writes under ``--out`` and is skipped when its output is there and ``--resume``
 is given (a model directory with ``metrics.json``, a triples file, a score file).
 
 Usage: python scripts/bench_ds.py --encoder DIR --out OUT [--quick] [--run RUN_DIR]
@@ -198,6 +199,8 @@ def main() -> None:
     ap.add_argument("--no-bags", action="store_true")
     ap.add_argument("--no-agreement", action="store_true")
     ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--variants", default="full,source_only",
+                    help="models to train and score, of full, source_only (and the ablations)")
     args = ap.parse_args()
     args.steps = args.steps or (300 if args.quick else 1500)
     kb = args.data / "kb-wikidata-v2"
@@ -226,6 +229,11 @@ def main() -> None:
         variants["no_bags"] = ["train.mil='sentence'"]
     if args.no_agreement:
         variants["no_agreement"] = ["model.agreement=false"]
+    chosen = [v.strip() for v in args.variants.split(",") if v.strip()]
+    if "full" not in chosen or any(v not in variants for v in chosen):
+        sys.exit(f"--variants {args.variants!r}: choose among {', '.join(variants)}, full included "
+                 "(its label set is the one scored)")
+    variants = {k: v for k, v in variants.items() if k in chosen or k not in ("full", "source_only")}
     models = {}
     for name, extra in variants.items():
         out, metrics = train_model(name, run, args, extra)
