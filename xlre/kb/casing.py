@@ -22,7 +22,9 @@ and every worker judge by the same counts.
 
 from __future__ import annotations
 
+import os
 import re
+import secrets
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -73,8 +75,9 @@ class CaseStats:
         return low >= 2 and low > self.capitalised.get(key, 0)
 
     def write(self, path: Path) -> None:
-        """Write ``word<TAB>lower<TAB>capitalised`` lines, atomically."""
-        tmp = path.with_name(path.name + ".tmp")
+        """Write ``word<TAB>lower<TAB>capitalised`` lines, atomically (a temporary name of
+        this process's own: machines sharing a run directory may write it at once)."""
+        tmp = path.with_name(f"{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
         with open(tmp, "w", encoding="utf-8") as fh:
             for key in sorted(set(self.lower) | set(self.capitalised)):
                 fh.write(f"{key}\t{self.lower.get(key, 0)}\t{self.capitalised.get(key, 0)}\n")
