@@ -61,7 +61,7 @@ class TuneConfig:
     multilingual-e5-small, whose off-the-shelf softmax is flat, the softmax guide at 1e-3
     links nearly every pair, teaches the encoder a uniform distribution and collapsed it
     (zhen-dev AER 0.24 to 0.76 after 4,000 pairs); mutual argmax links are few and
-    precise and improved it (BENCHMARKS.md, "Chinese-English word alignment").
+    precise and improved it (BENCHMARKS.md, "Chinese end to end").
     """
 
     layer: int | None = None  # None: the encoder family's default (family_defaults)
