@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -99,4 +100,6 @@ StemPrefixOpt = Annotated[int, typer.Option(help="eflomal: train on the first N 
 ExtraCorpusOpt = Annotated[list[str] | None, typer.Option(help="eflomal: extra parallel text for training only (PATH, or SRC_PATH::TGT_PATH); repeatable.")]
 ModelOpt = Annotated[str, typer.Option(help="simalign/combined: Hugging Face encoder name or local path.")]
 LayerOpt = Annotated[int | None, typer.Option(help=LAYER_HELP)]
+TgtFileOpt = Annotated[Path | None, typer.Option(help="Target file when the corpus is two line-aligned files.")]
+FormatOpt = Annotated[str, typer.Option("--format", help="Corpus layout: auto, tsv, tsv-id or moses.")]
 ConfidentOpt = Annotated[float, typer.Option(help="combined: add neural links whose similarity is at least this.")]
