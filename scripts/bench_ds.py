@@ -18,7 +18,11 @@ One run, printing one JSON object:
    lower bound: the gold is incomplete.
 
 Ablations, each one more model trained like (a): ``--no-bags`` (``train.mil=sentence``),
-``--no-agreement`` (``model.agreement=false``).
+``--no-agreement`` (``model.agreement=false``), ``--entities-only`` (no projection of
+relations: ``data.project_relations=false``).
+
+Every model chooses its relation threshold on the run's own dev split
+(``train.tune_threshold``, the default); the gold sets choose nothing.
 
 ``--quick`` (EN-ZH, ``--steps 300``) is meant to finish within 40 minutes on 2 CPU cores.
 Without it the steps default to 1,500. EN-FR training is not part of this bench yet
@@ -29,7 +33,8 @@ Without it the steps default to 1,500. EN-FR training is not part of this bench 
 is given (a model directory with ``metrics.json``, a triples file, a score file).
 
 Usage: python scripts/bench_ds.py --encoder DIR --out OUT [--quick] [--run RUN_DIR]
-       [--steps N] [--seed 13] [--no-bags] [--no-agreement] [--resume] [--data ../shared/data]
+       [--steps N] [--seed 13] [--no-bags] [--no-agreement] [--entities-only] [--resume]
+       [--data ../shared/data]
 """
 
 from __future__ import annotations
@@ -198,6 +203,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--no-bags", action="store_true")
     ap.add_argument("--no-agreement", action="store_true")
+    ap.add_argument("--entities-only", action="store_true",
+                    help="ablation: project entities but not relations onto the target side")
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--variants", default="full,source_only",
                     help="models to train and score, of full, source_only (and the ablations)")
@@ -229,6 +236,8 @@ def main() -> None:
         variants["no_bags"] = ["train.mil='sentence'"]
     if args.no_agreement:
         variants["no_agreement"] = ["model.agreement=false"]
+    if args.entities_only:
+        variants["entities_only"] = ["data.project_relations=false"]
     chosen = [v.strip() for v in args.variants.split(",") if v.strip()]
     if "full" not in chosen or any(v not in variants for v in chosen):
         sys.exit(f"--variants {args.variants!r}: choose among {', '.join(variants)}, full included "
@@ -238,9 +247,12 @@ def main() -> None:
     for name, extra in variants.items():
         out, metrics = train_model(name, run, args, extra)
         models[name] = out
+        summary = json.loads((out / "history.json").read_text(encoding="utf-8"))["summary"]
         report.setdefault("training", {})[name] = {
             "seconds": metrics.get("bench_train_seconds"), "overrides": extra,
-            "dev": metrics.get("dev"), "data": metrics.get("data")}
+            "relation_threshold": summary.get("relation_threshold"),
+            "data": json.loads((out / "data_report.json").read_text(encoding="utf-8")),
+            "dev": metrics.get("dev")}
 
     from xlre.data.gold import MarkedSource
     from xlre.evaluation import evaluate_model

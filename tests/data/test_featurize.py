@@ -82,8 +82,8 @@ def test_markers_are_real_special_tokens(encoder_dir):
     assert model.encoder.get_input_embeddings().num_embeddings == len(tok)
 
 
-def test_split_by_kb_pair_never_leaks(tmp_path, encoder_dir):
-    # 60 sentence pairs over 30 entities; many sentences hold two KB pairs.
+def _dense_run(tmp_path):
+    # 60 sentence pairs over 30 entities; many sentences hold two KB facts and an NA pair.
     pairs = []
     for i in range(60):
         a, b, c = f"E{i % 30}", f"E{(i * 7 + 1) % 30}", f"E{(i * 11 + 3) % 30}"
@@ -96,23 +96,52 @@ def test_split_by_kb_pair_never_leaks(tmp_path, encoder_dir):
              ((4, 5), (5, 6), c, "LOC")],
             [(0, 1, "P26"), (1, 2, "NA"), (0, 2, "P19")],
         ))
-    run = write_run(tmp_path / "run", pairs)
+    return write_run(tmp_path / "run", pairs), pairs
+
+
+@pytest.mark.parametrize("rule", ["facts", "pairs"])
+def test_split_never_leaks_a_fact(tmp_path, encoder_dir, rule):
+    run, pairs = _dense_run(tmp_path)
     _, tok = XlreModel.from_encoder(str(encoder_dir), LabelMaps(("LOC", "PER"), ("P19", "P26")))
-    data = build_relation_data(run, tok, _config(dev_fraction=0.25, test_fraction=0.25))
-    keys, pair_ids = {}, {}
+    data = build_relation_data(run, tok, _config(dev_fraction=0.25, test_fraction=0.25,
+                                                 split_rule=rule))
+    facts, keys, pair_ids = {}, {}, {}
     for split, seqs in data.splits.items():
         assert len(seqs) > 0, split
         keys[split] = {unordered_key(b) for bags in seqs["inst_bag"] for b in bags}
+        facts[split] = {unordered_key(b) for bags, labs in zip(seqs["inst_bag"], seqs["inst_labels"],
+                                                               strict=True)
+                        for b, lab in zip(bags, labs, strict=True) if lab}
         pair_ids[split] = set(seqs["pair_id"])
         # Source and translation always share a split.
         sides = {(p, s) for p, s in zip(seqs["pair_id"], seqs["side"], strict=True)}
         assert {(p, "src") for p in pair_ids[split]} | {(p, "tgt") for p in pair_ids[split]} == sides
     for a, b in (("train", "dev"), ("train", "test"), ("dev", "test")):
-        assert not keys[a] & keys[b], (a, b)
+        assert not facts[a] & facts[b], (a, b)
         assert not pair_ids[a] & pair_ids[b], (a, b)
+        if rule == "pairs":  # not even an NA pair crosses
+            assert not keys[a] & keys[b], (a, b)
     kept = sum(data.report[f"instances_{s}"] for s in ("train", "dev", "test"))
     assert kept + data.report["instances_dropped_split"] == 2 * 3 * len(pairs)
     assert data.report["instances_dropped_split"] > 0
+
+
+def test_facts_rule_keeps_what_pairs_rule_drops(tmp_path, encoder_dir):
+    run, _ = _dense_run(tmp_path)
+    _, tok = XlreModel.from_encoder(str(encoder_dir), LabelMaps(("LOC", "PER"), ("P19", "P26")))
+    reports = {rule: build_relation_data(run, tok, _config(dev_fraction=0.25, test_fraction=0.25,
+                                                           split_rule=rule)).report
+               for rule in ("facts", "pairs")}
+    assert reports["facts"]["instances_dropped_split"] < reports["pairs"]["instances_dropped_split"]
+    assert reports["facts"]["instances_train"] > reports["pairs"]["instances_train"]
+
+
+def test_models_from_before_split_rule_keep_the_pairs_rule():
+    from xlre.data import DataConfig
+
+    assert DataConfig.stored({"max_seq_length": 64}).split_rule == "pairs"
+    assert DataConfig.stored({"split_rule": "facts"}).split_rule == "facts"
+    assert DataConfig().split_rule == "facts"
 
 
 def test_windows_cover_every_word_once():
@@ -196,3 +225,17 @@ def test_data_languages_keeps_the_source_side_alone(run_dir, encoder_dir):
         build_relation_data(run_dir, tok, _config(languages="de"), LABELS)
     with pytest.raises(DataError, match=r"data\.languages"):
         _config(languages="not a language!")
+
+
+def test_project_relations_off_keeps_target_entities_only(run_dir, encoder_dir):
+    _model, tok = XlreModel.from_encoder(str(encoder_dir), LABELS)
+    data = build_relation_data(run_dir, tok, _config(project_relations=False), LABELS)
+    train = data.splits["train"]
+    tgt = [r for r in train if r["side"] == "tgt"]
+    src = [r for r in train if r["side"] == "src"]
+    assert tgt and all(r["inst_bag"] == [] for r in tgt)
+    assert any(set(r["entity_labels"]) - {-100, 0} for r in tgt)  # still tagged
+    assert sum(len(r["inst_bag"]) for r in src) == data.report["instances_train"] == 6
+    units = TrainUnits(train, "bag", 4, seed=1)
+    batch = Collator(train, 3, tok.pad_token_id)([units[0]])
+    assert batch["agree_index"].numel() == 0  # nothing to agree with

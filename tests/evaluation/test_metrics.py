@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from xlre.evaluation.heldout import PRCurve, heldout_pr, plot_pr_curves
 from xlre.evaluation.metrics import (
@@ -298,3 +299,36 @@ def test_to_jsonable() -> None:
     # round-trips through json without a custom encoder
     assert json.loads(json.dumps(out))["heldout"]["n_gold"] == 4
     assert isinstance(curve, PRCurve)
+
+
+def test_best_micro_threshold_is_the_exact_optimum() -> None:
+    from xlre.evaluation import best_micro_threshold
+
+    gen = torch.Generator().manual_seed(3)
+    probs = torch.rand((40, 5), generator=gen).round(decimals=2).tolist()  # ties included
+    gold = [[r for r in range(5) if (i * 7 + r) % 4 == 0] for i in range(40)]
+
+    def micro_f1(t: float) -> float:
+        tp = sum(1 for i, row in enumerate(probs) for r, p in enumerate(row) if p >= t and r in gold[i])
+        pred = sum(1 for row in probs for p in row if p >= t)
+        n_gold = sum(len(g) for g in gold)
+        return 2 * tp / (pred + n_gold)
+
+    t, f1 = best_micro_threshold(probs, gold)
+    brute = max({p for row in probs for p in row}, key=micro_f1)
+    assert f1 == pytest.approx(micro_f1(brute))
+    assert f1 == pytest.approx(micro_f1(t))
+    assert f1 > micro_f1(0.5)  # the data are built so that 0.5 is not the best cut
+    assert best_micro_threshold([[0.2, 0.9]], [[]]) == (1.0, 0.0)
+
+
+def test_choose_threshold_marked_grid_micro_and_no_basis() -> None:
+    from xlre.evaluation import choose_threshold
+
+    marked = {"marked_f1_at_threshold": {"0.3": 0.6, "0.45": 0.7, "0.6": 0.7},
+              "relation_best_threshold": {"threshold": 0.2, "micro_f1": 0.9}}
+    assert choose_threshold(marked) == (0.45, 0.7)  # gold beats distant; ties: nearest 0.5
+    assert choose_threshold({"relation_best_threshold": {"threshold": 0.2, "micro_f1": 0.4}}) == (
+        0.2, 0.4)
+    assert choose_threshold({"relation_best_threshold": {"threshold": 1.0, "micro_f1": 0.0}}) is None
+    assert choose_threshold({"entity_f1": 0.5}) is None

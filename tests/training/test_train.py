@@ -234,3 +234,29 @@ def test_max_steps_ends_training_with_a_finished_model(tmp_path, run_dir, encode
     XlreModel.from_pretrained(out)  # a loadable model
     with pytest.raises(SettingsError, match="max_steps"):
         load_settings(None, ["train.max_steps=-1"])
+
+
+def test_final_evaluation_stores_the_threshold_chosen_on_dev(tmp_path, run_dir, encoder_dir):
+    from accelerate import Accelerator
+
+    from xlre.data import RelationData
+    from xlre.evaluation import ALL, best_micro_threshold
+    from xlre.training import final_evaluation
+
+    out = tmp_path / "model"
+    train(run_dir, str(encoder_dir), out, load_settings(None, [*FAST, "train.epochs=3"]))
+    assert json.loads((out / "config.json").read_text())["relation_threshold"] == 0.5  # no dev
+    model, seqs, rows = _predict(out, run_dir)
+    probs = [p for r in rows for p in r["probs"]]
+    gold = [ids for labs in seqs["inst_labels"] for ids in labs]
+    expected, f1 = best_micro_threshold(probs, gold)
+    assert expected != 0.5
+    # The training sentences stand in for a dev split.
+    data = RelationData({"dev": seqs, "test": seqs}, model.config.labels, None, {})
+    tok = AutoTokenizer.from_pretrained(out)
+    metrics, threshold = final_evaluation(out, data, Accelerator(cpu=True), 8, tok.pad_token_id,
+                                          tune_threshold=True)
+    assert threshold == {"value": expected, "chosen_on": "dev", "dev_score": f1}
+    assert XlreModel.from_pretrained(out).config.relation_threshold == expected
+    assert metrics["dev"][ALL]["relation_micro_f1"] == pytest.approx(f1)
+    assert metrics["test"][ALL]["relation_micro_f1"] == pytest.approx(f1)  # scored with it

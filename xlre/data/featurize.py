@@ -27,7 +27,7 @@ from typing import Any
 from xlre.data.config import DataConfig, DataError
 from xlre.data.labels import IGNORE, LabelMaps, entity_type
 from xlre.data.markers import MarkerScheme
-from xlre.data.splits import split_of_key, unordered_key
+from xlre.data.splits import PairSplits, split_of_key, unordered_key
 from xlre.data.windows import Marker, Window, encode_window, plan_windows, word_pieces
 from xlre.records import NA
 
@@ -43,7 +43,7 @@ class Featurizer:
     tokenizer: Any
     labels: LabelMaps
     config: DataConfig
-    pair_split: dict[str, str] = field(default_factory=dict)
+    pair_split: PairSplits = field(default_factory=lambda: PairSplits({}, None))
 
     def __post_init__(self) -> None:
         self.bio_id = {t: i for i, t in enumerate(self.labels.bio)}
@@ -93,10 +93,13 @@ class Featurizer:
         # Instances: relations grouped by (head, tail).
         grouped: dict[tuple[int, int], dict[str, Any]] = {}
         dropped_split = unknown = 0
-        for r in rec["relations"]:
-            if not fixed and split != split_of_key(
-                unordered_key(r["bag"]), self.config.dev_fraction, self.config.test_fraction,
-                self.config.split_seed,
+        relations = rec["relations"]
+        if rec["side"] == "tgt" and not self.config.project_relations:
+            relations = []
+        for r in relations:
+            key = unordered_key(r["bag"])
+            if not fixed and self.pair_split.decides(key) and split != split_of_key(
+                key, self.config.dev_fraction, self.config.test_fraction, self.config.split_seed,
             ):
                 dropped_split += 1
                 continue

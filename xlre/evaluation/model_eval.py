@@ -95,6 +95,24 @@ def predict_rows(model: Any, loader: Any, accelerator: Any = None,
 
 
 @torch.no_grad()
+def predict_split(model: Any, seqs: Any, num_relations: int, pad_id: int, batch_size: int = 64,
+                  accelerator: Any = None,
+                  progress: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
+    """:func:`predict_rows` over every sequence of ``seqs`` (the costly part of an
+    evaluation; :func:`score_split` then scores the rows at any threshold)."""
+    if len(seqs) == 0:
+        return []
+    loader = eval_loader(seqs, num_relations, pad_id, batch_size)
+    if accelerator is not None:
+        loader = accelerator.prepare(loader)
+    try:
+        return predict_rows(model, loader, accelerator, progress)
+    finally:
+        if accelerator is not None and loader in getattr(accelerator, "_dataloaders", []):
+            accelerator._dataloaders.remove(loader)  # prepared anew for every evaluation
+
+
+@torch.no_grad()
 def evaluate_split(
     model: Any,
     seqs: Any,
@@ -104,24 +122,30 @@ def evaluate_split(
     accelerator: Any = None,
     progress: Callable[[int], None] | None = None,
 ) -> tuple[dict[str, dict[str, Any]], dict[str, PRCurve]]:
-    """Metrics per language (and ``all``) on the sequences ``seqs`` of one split.
+    """Metrics per language (and ``all``) on the sequences ``seqs`` of one split, at the
+    model's ``relation_threshold``.
 
     Returns ``(metrics, curves)``; ``metrics[lang]`` has ``relation_micro_f1``,
     ``relation_macro_f1``, ``entity_f1``, ``pr_auc`` and the details behind them.
     """
+    rows = predict_split(model, seqs, len(labels.relations), pad_id, batch_size, accelerator,
+                         progress)
+    core = accelerator.unwrap_model(model) if accelerator is not None else model
+    return score_split(core, seqs, rows, labels)
+
+
+@torch.no_grad()
+def score_split(core: Any, seqs: Any, rows: list[dict[str, Any]], labels: LabelMaps,
+                threshold: float | None = None,
+                ) -> tuple[dict[str, dict[str, Any]], dict[str, PRCurve]]:
+    """The metrics of :func:`evaluate_split` from rows :func:`predict_split` gave, at
+    ``threshold`` (the model's ``relation_threshold`` when ``None``). Besides the figures
+    at that threshold, ``relation_best_threshold`` gives, per language, the threshold
+    with the best relation micro-F1 and that F1 (for choosing a threshold on dev)."""
     if len(seqs) == 0:
         return {}, {}
-    loader = eval_loader(seqs, len(labels.relations), pad_id, batch_size)
-    if accelerator is not None:
-        loader = accelerator.prepare(loader)
-    try:
-        rows = predict_rows(model, loader, accelerator, progress)
-    finally:
-        if accelerator is not None and loader in getattr(accelerator, "_dataloaders", []):
-            accelerator._dataloaders.remove(loader)  # prepared anew for every evaluation
-    core = accelerator.unwrap_model(model) if accelerator is not None else model
     cfg = core.config
-    threshold = cfg.relation_threshold
+    threshold = cfg.relation_threshold if threshold is None else threshold
     bio = labels.bio
     meta = seqs.select_columns([
         "record", "window", "lang", "label_word", "gold_start", "gold_end", "gold_type",
@@ -138,6 +162,9 @@ def evaluate_split(
     bag_reprs: dict[str, dict[str, list[torch.Tensor]]] = defaultdict(lambda: defaultdict(list))
     bag_best: dict[str, dict[str, torch.Tensor]] = defaultdict(dict)
     bag_gold: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    # Per language: every instance's probabilities and gold relation ids, for the sweep.
+    inst_probs: dict[str, list[list[float]]] = defaultdict(list)
+    inst_gold: dict[str, list[list[int]]] = defaultdict(list)
     seen_windows: set[tuple[int, int]] = set()
     for res, m in zip(rows, meta, strict=True):
         lang = m["lang"]
@@ -171,6 +198,9 @@ def evaluate_split(
             for lg in (lang, ALL):
                 rel_gold[lg].append(gold_rel)
                 rel_pred[lg].append(pred_rel)
+                if probs:
+                    inst_probs[lg].append(probs)
+                    inst_gold[lg].append(gold_ids)
                 bag_gold[lg][bag].update(gold_rel)
                 if res["reprs"] is not None:
                     bag_reprs[lg][bag].append(res["reprs"][k])
@@ -196,6 +226,9 @@ def evaluate_split(
             out["relation_macro_f1"] = rel["macro_f1"]
             out["relation_per_relation"] = to_jsonable(rel["per_relation"])
             out["instances"] = len(rel_gold[lg])
+            if inst_probs[lg]:
+                best_t, best_f1 = best_micro_threshold(inst_probs[lg], inst_gold[lg])
+                out["relation_best_threshold"] = {"threshold": best_t, "micro_f1": best_f1}
             scored = list(_bag_scores(core, lg, bag_reprs, bag_best, labels))
             gold = [(b, r) for b, rels in bag_gold[lg].items() for r in rels]
             curve = heldout_pr(scored, gold, na=labels.na)
@@ -208,6 +241,47 @@ def evaluate_split(
             out.update(_marked_metrics(marked_gold[lg], marked_best[lg], labels, threshold))
         metrics[lg] = out
     return metrics, curves
+
+
+def best_micro_threshold(probs: Sequence[Sequence[float]], gold: Sequence[Sequence[int]],
+                         ) -> tuple[float, float]:
+    """The threshold ``t`` whose predictions (every relation with probability >= ``t``)
+    have the best micro-F1 against ``gold`` (relation ids per instance), and that F1.
+
+    Exact: every distinct probability is tried as ``t``. With no gold relation at all
+    the best F1 is 0, and ``t`` is 1 (predict nothing)."""
+    p = torch.tensor(probs, dtype=torch.float64)
+    hit = torch.zeros_like(p, dtype=torch.bool)
+    for i, ids in enumerate(gold):
+        hit[i, list(ids)] = True
+    n_gold = int(hit.sum())
+    flat, order = p.flatten().sort(descending=True)
+    if n_gold == 0 or flat.numel() == 0:
+        return 1.0, 0.0
+    tp = hit.flatten()[order].cumsum(0).double()
+    predicted = torch.arange(1, flat.numel() + 1, dtype=torch.float64)
+    # Only the last position of a run of equal probabilities is a reachable cut.
+    last = torch.ones_like(flat, dtype=torch.bool)
+    last[:-1] = flat[:-1] != flat[1:]
+    f1 = torch.where(last, 2 * tp / (predicted + n_gold), torch.zeros_like(tp))
+    k = int(f1.argmax())
+    return float(flat[k]), float(f1[k])
+
+
+def choose_threshold(dev: dict[str, Any]) -> tuple[float, float] | None:
+    """The relation threshold a model should use, chosen on the dev metrics of its
+    ``all`` row (:func:`evaluate_split`): the best of ``marked_f1_at_threshold`` when dev
+    has gold marked sentences (ties: nearest 0.5), else the best relation micro-F1
+    threshold. ``(threshold, dev_score_at_it)``, or ``None`` when dev gives no basis (no
+    relation label at all)."""
+    grid = dev.get("marked_f1_at_threshold")
+    if grid:
+        t = max(grid, key=lambda k: (grid[k], -abs(float(k) - 0.5)))
+        return float(t), float(grid[t])
+    best = dev.get("relation_best_threshold")
+    if not best or best["micro_f1"] <= 0:
+        return None
+    return float(best["threshold"]), float(best["micro_f1"])
 
 
 MARKED_THRESHOLDS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9)
@@ -309,7 +383,7 @@ def evaluate_model(
         model, tokenizer = load_model_dir(model_dir)
     except ModelDirError as exc:
         raise EvaluateError(str(exc)) from None
-    data_config = DataConfig(**model.config.data_config) if model.config.data_config else DataConfig(
+    data_config = DataConfig.stored(model.config.data_config) if model.config.data_config else DataConfig(
         relation_repr=model.config.relation_repr, max_seq_length=model.config.max_seq_length)
     data = build_relation_data(run_dir, tokenizer, data_config, model.config.labels,
                                marked=marked, skip_bad=skip_bad)

@@ -54,7 +54,16 @@ from xlre.data import (
     load_sources,
     scan_run,
 )
-from xlre.evaluation import ALL, evaluate_split, headline, to_jsonable, write_pr_png
+from xlre.evaluation import (
+    ALL,
+    choose_threshold,
+    evaluate_split,
+    headline,
+    predict_split,
+    score_split,
+    to_jsonable,
+    write_pr_png,
+)
 from xlre.modeling import XlreModel
 from xlre.training.checkpoints import (
     CHECKPOINTS,
@@ -89,10 +98,18 @@ LENGTH_GROUP_BATCHES = 50
 LOSS_NAMES = ("loss", "entity_loss", "sentence_loss", "bag_loss", "agreement_loss")
 
 
-def dev_score(metrics: dict[str, dict[str, Any]]) -> float:
+def dev_score(metrics: dict[str, dict[str, Any]], tuned: bool = False) -> float:
     """Early-stopping score: the mean over languages of the gold marked sentences' F1
     when the dev split has any (gold beats distant labels for choosing a model), else of
-    relation micro-F1 (entity F1 when the relation head is off)."""
+    relation micro-F1 (entity F1 when the relation head is off).
+
+    ``tuned`` (``train.tune_threshold``): the score at the threshold the model would be
+    given (:func:`xlre.evaluation.choose_threshold`, on every language together), so a
+    model is not judged by a threshold it will not use."""
+    if tuned and ALL in metrics:
+        chosen = choose_threshold(metrics[ALL])
+        if chosen is not None:
+            return chosen[1]
     langs = [m for lg, m in metrics.items() if lg != ALL]
     if not langs:
         return 0.0
@@ -157,6 +174,9 @@ class Trainer:
         self.started = time.perf_counter()
         self.tokens_seen = 0
         self.stopped_early = False
+        #: (epoch, dev predictions) of the model last saved as best in this session:
+        #: :meth:`finish` scores them instead of predicting dev again.
+        self.best_dev_rows: tuple[int, list[dict[str, Any]]] | None = None
 
     # ------------------------------------------------------------------ prepare
     @classmethod
@@ -363,11 +383,13 @@ class Trainer:
         """Evaluate on dev, keep the best model, maybe stop early; then checkpoint."""
         tcfg, state = self.settings.train, self.state
         epoch = state.epoch
-        dev_metrics, _ = evaluate_split(
-            self.model, self.data.splits["dev"], self.data.labels, self.tokenizer.pad_token_id,
-            tcfg.eval_batch_size, self.accelerator)
+        dev = self.data.splits["dev"]
+        rows = predict_split(self.model, dev, len(self.data.labels.relations),
+                             self.tokenizer.pad_token_id, tcfg.eval_batch_size, self.accelerator)
+        dev_metrics, _ = score_split(self.accelerator.unwrap_model(self.model), dev, rows,
+                                     self.data.labels)
         # With no dev split every epoch counts as better: the last model is kept.
-        score = dev_score(dev_metrics) if dev_metrics else None
+        score = dev_score(dev_metrics, tcfg.tune_threshold) if dev_metrics else None
         losses = {k: v / max(state.batches_done, 1) for k, v in state.running.items()}
         state.history.append({"epoch": epoch + 1, "step": state.global_step, "dev_score": score,
                               "losses": losses, "dev": headline(dev_metrics)})
@@ -380,6 +402,7 @@ class Trainer:
             state.best_score = score if score is not None else state.best_score
             state.best_epoch, state.bad_epochs = epoch + 1, 0
             self.save_best()
+            self.best_dev_rows = (epoch + 1, rows)
         else:
             state.bad_epochs += 1
         state.epoch += 1
@@ -431,11 +454,14 @@ class Trainer:
         elapsed = time.perf_counter() - self.started
         accelerator, state = self.accelerator, self.state
         accelerator.wait_for_everyone()
-        metrics = final_evaluation(self.out_dir, self.data, accelerator,
-                                   self.settings.train.eval_batch_size,
-                                   self.tokenizer.pad_token_id)
+        cached = self.best_dev_rows
+        metrics, threshold = final_evaluation(
+            self.out_dir, self.data, accelerator, self.settings.train.eval_batch_size,
+            self.tokenizer.pad_token_id, tune_threshold=self.settings.train.tune_threshold,
+            dev_rows=cached[1] if cached and cached[0] == state.best_epoch else None)
         if self.main:
             summary = {"best_epoch": state.best_epoch, "best_dev_score": state.best_score,
+                       "relation_threshold": threshold,
                        "stopped_early": self.stopped_early, "global_step": state.global_step,
                        "train_seconds_this_session": round(elapsed, 2),
                        "train_tokens_this_session": self.tokens_seen,
@@ -518,24 +544,51 @@ def _carry(src: Path, dst: Path) -> None:
         _link_or_copy(str(src), str(dst))
 
 
-def final_evaluation(out_dir: Path, data: RelationData, accelerator: Any,
-                     batch_size: int, pad_id: int) -> dict[str, Any]:
-    """Reload the best model from ``out_dir``; write dev and test figures to metrics.json."""
+def final_evaluation(out_dir: Path, data: RelationData, accelerator: Any, batch_size: int,
+                     pad_id: int, tune_threshold: bool = False,
+                     dev_rows: list[dict[str, Any]] | None = None,
+                     ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Reload the best model from ``out_dir``; write dev and test figures to metrics.json.
+
+    With ``tune_threshold`` the relation threshold is chosen on dev
+    (:func:`xlre.evaluation.choose_threshold`) and written into ``out_dir/config.json``
+    before test is scored with it. ``dev_rows``: the best model's dev predictions, when
+    the caller has them. Returns ``(metrics, {"value", "chosen_on", "dev_score"})``."""
     if not (out_dir / "config.json").exists():
         raise TrainError(f"{out_dir}: no best model was saved (did any epoch finish?)")
     best = XlreModel.from_pretrained(out_dir)
     best = accelerator.prepare(best)
-    metrics: dict[str, Any] = {}
-    for split in ("dev", "test"):
-        split_metrics, curves = evaluate_split(
-            best, data.splits[split], data.labels, pad_id, batch_size, accelerator)
-        metrics[split] = split_metrics
-        if accelerator.is_main_process:
-            write_pr_png(curves, out_dir / f"pr_curve_{split}.png",
-                         f"Held-out PR curve, {split} split")
+    core = accelerator.unwrap_model(best)
+    dev = data.splits["dev"]
+    if dev_rows is None:
+        dev_rows = predict_split(best, dev, len(data.labels.relations), pad_id, batch_size,
+                                 accelerator)
+    dev_metrics, dev_curves = score_split(core, dev, dev_rows, data.labels)
+    threshold = {"value": core.config.relation_threshold, "chosen_on": "settings",
+                 "dev_score": None}
+    chosen = choose_threshold(dev_metrics[ALL]) if tune_threshold and dev_metrics else None
+    if chosen is not None:
+        threshold = {"value": chosen[0], "chosen_on": "dev", "dev_score": chosen[1]}
+        if chosen[0] != core.config.relation_threshold:
+            core.config.relation_threshold = chosen[0]
+            if accelerator.is_main_process:
+                tmp = out_dir / "config.json.partial"
+                core.config.to_json_file(tmp)
+                tmp.replace(out_dir / "config.json")
+            dev_metrics, dev_curves = score_split(core, dev, dev_rows, data.labels)
+        logger.info("relation threshold %.4g, chosen on dev (score %.4f there)", *chosen)
+    elif tune_threshold:
+        logger.warning("dev gives no basis for a relation threshold (no relation found at "
+                       "any threshold); keeping model.relation_threshold=%g",
+                       core.config.relation_threshold)
+    metrics: dict[str, Any] = {"dev": dev_metrics}
+    curves = {"dev": dev_curves}
+    metrics["test"], curves["test"] = evaluate_split(
+        best, data.splits["test"], data.labels, pad_id, batch_size, accelerator)
     if accelerator.is_main_process:
+        for split in ("dev", "test"):
+            write_pr_png(curves[split], out_dir / f"pr_curve_{split}.png",
+                         f"Held-out PR curve, {split} split")
         (out_dir / "metrics.json").write_text(
             json.dumps(to_jsonable(metrics), indent=2) + "\n", encoding="utf-8")
-    return metrics
-
-
+    return metrics, threshold

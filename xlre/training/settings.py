@@ -82,6 +82,11 @@ class TrainConfig:
     max_steps: int = 0
     log_every_steps: int = 10
     tracker: str = "auto"
+    #: Choose the relation threshold on the dev split: the one with the best relation
+    #: micro-F1 (the best of the grid of gold marked F1 when dev holds marked sentences).
+    #: Epochs are compared at their best thresholds, and the best model is stored with
+    #: its threshold, so test and extraction use it. ``false``: model.relation_threshold.
+    tune_threshold: bool = True
 
     def __post_init__(self) -> None:
         _choice("train.mixed_precision", self.mixed_precision, MIXED_PRECISION)
