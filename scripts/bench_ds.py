@@ -2,11 +2,13 @@
 
 One run, printing one JSON object:
 
-1. **Annotate** ``parallel/news-en-zh.tsv.gz`` with ``kb-wikidata-v2`` (xlre's defaults:
-   eflomal, ranked linking), or reuse a finished run given by ``--run``.
-2. **Train** with the same encoder, settings and number of steps:
-   (a) ``full``: English plus projected Chinese, bags across languages, agreement loss;
-   (b) ``source_only``: the same run's English side alone (``data.languages=en``), then
+1. **Annotate** ``parallel/news-en-zh.tsv.gz`` and ``parallel/news-en-fr.tsv.gz`` with
+   ``kb-wikidata-v2`` (xlre's defaults: eflomal, ranked linking), or reuse finished runs
+   given by ``--run`` and ``--run-fr``.
+2. **Train** on both runs together, with the same encoder, settings and number of steps:
+   (a) ``full``: English plus projected Chinese and French, bags across languages (a KB
+   pair's bag holds its sentences of both runs), agreement loss;
+   (b) ``source_only``: the same runs' English side alone (``data.languages=en``), then
    zero-shot on Chinese and French.
 3. **Score** both, and (c) ``kb_lookup`` (the run's own distant labeller, ranked linking
    plus KB facts, applied to the gold text), on
@@ -21,20 +23,20 @@ Ablations, each one more model trained like (a): ``--no-bags`` (``train.mil=sent
 ``--no-agreement`` (``model.agreement=false``), ``--entities-only`` (no projection of
 relations: ``data.project_relations=false``).
 
-Every model chooses its relation threshold on the run's own dev split
+Every model chooses its relation threshold on the runs' own dev split
 (``train.tune_threshold``, the default); the gold sets choose nothing.
 
-``--quick`` (EN-ZH, ``--steps 300``) is meant to finish within 40 minutes on 2 CPU cores.
-Without it the steps default to 1,500. EN-FR training is not part of this bench yet
-(one run per model), so French is zero-shot for every model here.
+``--quick`` (EN-ZH alone, so French is zero-shot for every model; ``--steps 300``) is
+meant to finish within 40 minutes on 2 CPU cores. Without it the steps default to 1,500.
 
 ``--variants full`` trains and scores (a) alone (with (c)), e.g. to score a finished
-(a) before (b) is trained. Each stage writes under ``--out`` and is skipped when its output is there and ``--resume``
-is given (a model directory with ``metrics.json``, a triples file, a score file).
+(a) before (b) is trained. Each stage writes under ``--out`` and is skipped when its
+output is there and ``--resume`` is given (a model directory with ``metrics.json``, a
+triples file, a score file).
 
 Usage: python scripts/bench_ds.py --encoder DIR --out OUT [--quick] [--run RUN_DIR]
-       [--steps N] [--seed 13] [--no-bags] [--no-agreement] [--entities-only] [--resume]
-       [--data ../shared/data]
+       [--run-fr RUN_DIR] [--steps N] [--seed 13] [--no-bags] [--no-agreement]
+       [--entities-only] [--resume] [--data ../shared/data]
 """
 
 from __future__ import annotations
@@ -84,23 +86,34 @@ def log(msg: str) -> None:
     print(f"[bench_ds {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def annotate_run(args: argparse.Namespace, kb: Path) -> Path:
+def annotate_run(args: argparse.Namespace, kb: Path, tgt: str) -> Path:
+    """The news-en-TGT run: the one given (``--run`` / ``--run-fr``) or annotated here."""
     from xlre.annotate import AnnotateConfig, annotate
 
-    if args.run:
-        if not (args.run / "manifest.json").is_file():
-            sys.exit(f"{args.run}: no manifest.json; give a finished annotation run")
-        return args.run
-    out = args.out / "runs" / "news-en-zh"
+    given = args.run if tgt == "zh" else args.run_fr
+    if given:
+        if not (given / "manifest.json").is_file():
+            sys.exit(f"{given}: no manifest.json; give a finished annotation run")
+        return given
+    out = args.out / "runs" / f"news-en-{tgt}"
     if (out / "manifest.json").is_file() and args.resume:
         return out
-    log(f"annotating news-en-zh into {out}")
-    annotate(AnnotateConfig(corpus=str(args.data / "parallel" / "news-en-zh.tsv.gz"), src_lang="en",
-                            tgt_lang="zh", kb=str(kb), out=str(out)), resume=args.resume)
+    log(f"annotating news-en-{tgt} into {out}")
+    annotate(AnnotateConfig(corpus=str(args.data / "parallel" / f"news-en-{tgt}.tsv.gz"),
+                            src_lang="en", tgt_lang=tgt, kb=str(kb), out=str(out)),
+             resume=args.resume)
     return out
 
 
-def train_model(name: str, run: Path, args: argparse.Namespace, extra: list[str]) -> tuple[Path, dict]:
+def run_summary(run: Path) -> dict[str, Any]:
+    counts = json.loads((run / "manifest.json").read_text(encoding="utf-8"))["counts"]
+    return {"dir": str(run), "pairs": counts["pairs"], "entities": counts["entities"],
+            "relation_labels": {lang: sum(n for r, n in d.items() if r != "NA")
+                                for lang, d in counts["relations"].items()},
+            "linking": counts["linking"]}
+
+
+def train_model(name: str, runs: list[Path], args: argparse.Namespace, extra: list[str]) -> tuple[Path, dict]:
     from xlre.training import latest_checkpoint, train
     from xlre.training.settings import load_settings
 
@@ -111,7 +124,7 @@ def train_model(name: str, run: Path, args: argparse.Namespace, extra: list[str]
                                     f"train.seed={args.seed}", *extra])
     log(f"training {name} ({' '.join(extra) or 'defaults'}), {args.steps} steps")
     start = time.perf_counter()
-    metrics = train(run, args.encoder, out, settings,
+    metrics = train(runs, args.encoder, out, settings,
                     resume=args.resume and latest_checkpoint(out) is not None,
                     progress=Progress(name))
     metrics = dict(metrics) | {"bench_train_seconds": round(time.perf_counter() - start, 1)}
@@ -198,7 +211,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     ap.add_argument("--run", type=Path, help="a finished news-en-zh annotation run to reuse")
-    ap.add_argument("--quick", action="store_true", help="EN-ZH, 300 steps a model")
+    ap.add_argument("--run-fr", type=Path, help="a finished news-en-fr annotation run to reuse")
+    ap.add_argument("--quick", action="store_true", help="EN-ZH alone, 300 steps a model")
     ap.add_argument("--steps", type=int)
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--no-bags", action="store_true")
@@ -212,7 +226,8 @@ def main() -> None:
     args.steps = args.steps or (300 if args.quick else 1500)
     kb = args.data / "kb-wikidata-v2"
     gold_dir, relx_dir = args.data / "re-gold", args.data / "relx"
-    needed = [kb, gold_dir / "rebel-en-dev.jsonl", gold_dir / "duie-zh-dev.jsonl",
+    needed = [kb, args.data / "parallel" / "news-en-zh.tsv.gz", args.data / "parallel" / "news-en-fr.tsv.gz",
+              gold_dir / "rebel-en-dev.jsonl", gold_dir / "duie-zh-dev.jsonl",
               relx_dir / "RELX_distant_en.json", relx_dir / "RELX_distant_fr.json"]
     if not all(p.exists() for p in needed):
         print(json.dumps({"skipped": f"data not found under {args.data}"}))
@@ -223,13 +238,8 @@ def main() -> None:
                               "encoder": args.encoder, "steps": args.steps, "seed": args.seed,
                               "quick": args.quick, "settings": SETTINGS}
 
-    run = annotate_run(args, kb)
-    manifest = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
-    counts = manifest["counts"]
-    report["run"] = {"dir": str(run), "pairs": counts["pairs"], "entities": counts["entities"],
-                     "relation_labels": {lang: sum(n for r, n in d.items() if r != "NA")
-                                         for lang, d in counts["relations"].items()},
-                     "linking": counts["linking"]}
+    runs = [annotate_run(args, kb, tgt) for tgt in (("zh",) if args.quick else ("zh", "fr"))]
+    report["runs"] = {run.name: run_summary(run) for run in runs}
 
     variants = {"full": [], "source_only": ["data.languages='en'"]}
     if args.no_bags:
@@ -245,7 +255,7 @@ def main() -> None:
     variants = {k: v for k, v in variants.items() if k in chosen or k not in ("full", "source_only")}
     models = {}
     for name, extra in variants.items():
-        out, metrics = train_model(name, run, args, extra)
+        out, metrics = train_model(name, runs, args, extra)
         models[name] = out
         summary = json.loads((out / "history.json").read_text(encoding="utf-8"))["summary"]
         report.setdefault("training", {})[name] = {

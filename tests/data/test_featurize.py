@@ -239,3 +239,23 @@ def test_project_relations_off_keeps_target_entities_only(run_dir, encoder_dir):
     units = TrainUnits(train, "bag", 4, seed=1)
     batch = Collator(train, 3, tok.pad_token_id)([units[0]])
     assert batch["agree_index"].numel() == 0  # nothing to agree with
+
+
+def test_two_runs_train_together_without_merging_pairs(tmp_path, encoder_dir):
+    # The same pair ids in two runs (as every run numbers its lines from 1): kept apart,
+    # while a KB pair's bag holds the sentences of both runs.
+    a = write_run(tmp_path / "news-en-fr", repeat=1)
+    b = write_run(tmp_path / "other" / "news-en-fr2", repeat=1)
+    _model, tok = XlreModel.from_encoder(str(encoder_dir), LABELS)
+    one = build_relation_data(a, tok, _config(), LABELS)
+    both = build_relation_data([a, b], tok, _config(), LABELS)
+    ids = set(both.splits["train"]["pair_id"])
+    assert ids == {f"news-en-fr/{p}" for p in one.splits["train"]["pair_id"]} | {
+        f"news-en-fr2/{p}" for p in one.splits["train"]["pair_id"]}
+    assert both.report["instances_train"] == 2 * one.report["instances_train"]
+    units = TrainUnits(both.splits["train"], "bag", 8, seed=1)
+    assert len(units) == len(TrainUnits(one.splits["train"], "bag", 8, seed=1))  # shared bags
+    assert all(len({both.splits["train"][r]["pair_id"].split("/")[0] for r in units[i].rows}) == 2
+               for i in range(len(units)))
+    with pytest.raises(DataError, match="two runs are named 'news-en-fr'"):
+        build_relation_data([a, write_run(tmp_path / "x" / "news-en-fr")], tok, _config(), LABELS)

@@ -260,3 +260,17 @@ def test_final_evaluation_stores_the_threshold_chosen_on_dev(tmp_path, run_dir, 
     assert XlreModel.from_pretrained(out).config.relation_threshold == expected
     assert metrics["dev"][ALL]["relation_micro_f1"] == pytest.approx(f1)
     assert metrics["test"][ALL]["relation_micro_f1"] == pytest.approx(f1)  # scored with it
+
+
+def test_train_on_two_runs_records_both_and_resumes(tmp_path, encoder_dir):
+    runs = [write_run(tmp_path / "run-a"), write_run(tmp_path / "run-b")]
+    out = tmp_path / "two"
+    settings = load_settings(None, [*FAST, "train.epochs=2", "train.stop_after_steps=1"])
+    assert train(runs, str(encoder_dir), out, settings) == {"stopped_at_step": 1}
+    assert json.loads((out / "train_inputs.json").read_text())["run"] == [str(r) for r in runs]
+    with pytest.raises(TrainError, match="the earlier run trained"):  # the same runs, or refused
+        train(runs[:1], str(encoder_dir), out, settings, resume=True)
+    metrics = train(runs, str(encoder_dir), out, load_settings(None, [*FAST, "train.epochs=2"]),
+                    resume=True)
+    assert "train" not in metrics and (out / "metrics.json").is_file()
+    assert json.loads((out / "data_report.json").read_text())["records_src"] == 6

@@ -70,7 +70,7 @@ def _training_progress():
 
 @app.command("train")
 def train_cmd(
-    run: Annotated[Path | None, typer.Option(help="Annotation run directory (xlre annotate).")] = None,
+    run: Annotated[list[Path] | None, typer.Option(help="Annotation run directory (xlre annotate); repeatable: several runs (e.g. en-zh and en-fr over one KB) train one model.")] = None,
     marked: Annotated[list[str] | None, typer.Option(help="Gold marked-sentence file (KBP37/RELX/SemEval <e1> format) as SPLIT:LANG:PATH, e.g. train:en:kbp37/train.txt; repeatable; alone or with --run.")] = None,
     skip_bad: Annotated[bool, typer.Option(help="Leave out bad marked records (counted in data_report.json) instead of stopping.")] = False,
     model: Annotated[str, typer.Option(help="Encoder: a Hugging Face name or a local directory.")] = "xlm-roberta-base",
@@ -97,12 +97,12 @@ def train_cmd(
         sources = [MarkedSource.parse(spec) for spec in marked or []]
     except (SettingsError, GoldError) as err:
         raise fail(str(err)) from None
-    if run is None and not sources:
+    if not run and not sources:
         raise fail("give training data: --run RUN_DIR, --marked SPLIT:LANG:PATH, or both")
     bar, update = _training_progress()
     try:
         with bar:
-            metrics = train(run, model, out, settings, resume=resume, progress=update,
+            metrics = train(run or None, model, out, settings, resume=resume, progress=update,
                             marked=sources, skip_bad=skip_bad)
     except (TrainError, DataError, SettingsError, GoldError, CorpusError, OSError) as err:
         raise fail(str(err)) from None
@@ -121,7 +121,7 @@ def train_cmd(
 @app.command("evaluate")
 def evaluate_cmd(
     model: Annotated[Path, typer.Option(help="A model directory written by xlre train.")],
-    run: Annotated[Path | None, typer.Option(help="Annotation run to evaluate on.")] = None,
+    run: Annotated[list[Path] | None, typer.Option(help="Annotation run to evaluate on; repeatable (the runs a model was trained on together).")] = None,
     marked: Annotated[list[str] | None, typer.Option(help="Gold marked-sentence file as LANG:PATH (every record is evaluated); repeatable; alone or with --run.")] = None,
     skip_bad: Annotated[bool, typer.Option(help="Leave out bad marked records (counted) instead of stopping.")] = False,
     split: Annotated[str, typer.Option(help="train, dev, test (as the model was trained), or all.")] = "test",
@@ -140,10 +140,10 @@ def evaluate_cmd(
     try:
         eval_split = "test" if split == "all" else split
         sources = [MarkedSource.parse(spec, default_split=eval_split) for spec in marked or []]
-        if run is None and not sources:
+        if not run and not sources:
             raise EvaluateError("give data to evaluate on: --run RUN_DIR, --marked LANG:PATH, or both")
         with progress_bar(None, {"eval": "evaluating (sequences)"}) as update:
-            result = evaluate_model(model, run, split, out_dir=out, batch_size=batch_size,
+            result = evaluate_model(model, run or None, split, out_dir=out, batch_size=batch_size,
                                     progress=lambda n: update("eval", n), marked=sources,
                                     skip_bad=skip_bad)
     except (EvaluateError, DataError, GoldError, CorpusError, OSError) as err:

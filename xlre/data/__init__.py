@@ -22,9 +22,12 @@ from xlre.data.marked import MarkedReport, MarkedSentence, read_marked, strip_ma
 from xlre.data.markers import PUNCT_MARKERS, MarkerScheme
 from xlre.data.relation_data import (
     RelationData,
+    Runs,
     build_relation_data,
     describe_sources,
+    load_runs,
     load_sources,
+    run_dirs,
 )
 from xlre.data.splits import GOLD_BAG_PREFIX, SPLITS, scan_run, split_of_key, unordered_key
 from xlre.data.windows import EncodedWindow, Window, encode_window, plan_windows, word_pieces
@@ -49,6 +52,7 @@ __all__ = [
     "MarkedSource",
     "MarkerScheme",
     "RelationData",
+    "Runs",
     "TrainUnits",
     "Unit",
     "Window",
@@ -60,11 +64,13 @@ __all__ = [
     "encode_window",
     "entity_type",
     "iter_bags",
+    "load_runs",
     "load_sources",
     "parse_label",
     "plan_windows",
     "read_marked",
     "read_sources",
+    "run_dirs",
     "scan_run",
     "split_of_key",
     "strip_markers",

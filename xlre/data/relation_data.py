@@ -41,31 +41,73 @@ class RelationData:
 RUN_COLUMNS = ("pair_id", "side", "lang", "tokens", "entities", "relations")
 
 
-def describe_sources(run_dir: Path | str | None, marked: Sequence[Any] = ()) -> str:
-    """The run directory, or the marked files, for messages."""
-    return str(run_dir) if run_dir is not None else ", ".join(str(m.path) for m in marked)
+#: One annotation run directory, several (trained on together), or none.
+Runs = Path | str | Sequence[Path | str] | None
 
 
-def load_sources(
-    run_dir: Path | str | None,
-    marked: Sequence[Any] = (),
-    skip_bad: bool = False,
-    main_process_first: Any = None,
-) -> tuple[Any, dict[str, Any]]:
-    """The records of an annotation run and/or gold marked files, as one dataset.
+def run_dirs(runs: Runs) -> list[Path]:
+    """``runs`` as a list of directories (empty for ``None``)."""
+    if runs is None:
+        return []
+    if isinstance(runs, str | Path):
+        return [Path(runs)]
+    return [Path(r) for r in runs]
 
-    ``marked`` holds :class:`xlre.data.gold.MarkedSource` items. Returns ``(raw, report)``;
-    ``report`` says per marked file how many records were read and skipped.
-    """
-    if run_dir is None and not marked:
-        raise DataError("no training data: give an annotation run, marked files, or both")
-    guard = main_process_first or contextlib.nullcontext
-    run = None
-    if run_dir is not None:
+
+def describe_sources(run_dir: Runs, marked: Sequence[Any] = ()) -> str:
+    """The run directories, or the marked files, for messages."""
+    runs = run_dirs(run_dir)
+    return ", ".join(str(r) for r in runs) if runs else ", ".join(str(m.path) for m in marked)
+
+
+def load_runs(runs: Sequence[Path], guard: Any = contextlib.nullcontext) -> Any:
+    """The records of one run, or of several as one dataset.
+
+    Several runs (e.g. news-en-zh and news-en-fr, one KB) are trained on together: their
+    pair ids are prefixed with the run directory's name (``news-en-zh/17``), so pairs of
+    different runs never merge, while bags (KB entity pairs) and splits (KB facts) are
+    shared. Two runs with the same directory name are refused."""
+    loaded = []
+    for run_dir in runs:
         with guard():
             run = load_run(run_dir)
         if len(run) == 0:
             raise DataError(f"{run_dir}: the run has no records")
+        loaded.append(run)
+    if len(loaded) == 1:
+        return loaded[0]
+    names = [r.resolve().name for r in runs]
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            raise DataError(f"two runs are named {name!r} ({runs[names.index(name)]}, {runs[i]}); "
+                            "pair ids are prefixed with the run's directory name, so rename one")
+    parts = []
+    for name, run in zip(names, loaded, strict=True):
+        run = run.select_columns(list(RUN_COLUMNS))
+        with guard():
+            run = run.map(lambda ids, prefix=f"{name}/": {"pair_id": [prefix + i for i in ids]},
+                          input_columns="pair_id", batched=True, desc=f"naming {name}'s pairs")
+        parts.append(run.cast(parts[0].features) if parts else run)
+    return datasets.concatenate_datasets(parts)
+
+
+def load_sources(
+    run_dir: Runs,
+    marked: Sequence[Any] = (),
+    skip_bad: bool = False,
+    main_process_first: Any = None,
+) -> tuple[Any, dict[str, Any]]:
+    """The records of one or several annotation runs (:func:`load_runs`) and/or gold
+    marked files, as one dataset.
+
+    ``marked`` holds :class:`xlre.data.gold.MarkedSource` items. Returns ``(raw, report)``;
+    ``report`` says per marked file how many records were read and skipped.
+    """
+    runs = run_dirs(run_dir)
+    if not runs and not marked:
+        raise DataError("no training data: give an annotation run, marked files, or both")
+    guard = main_process_first or contextlib.nullcontext
+    run = load_runs(runs, guard) if runs else None
     if not marked:
         return run, {}
     records, report = read_sources(marked, skip_bad=skip_bad)
@@ -79,7 +121,7 @@ def load_sources(
 
 
 def build_relation_data(
-    run_dir: Path | str | None,
+    run_dir: Runs,
     tokenizer: Any,
     config: DataConfig,
     labels: LabelMaps | None = None,
@@ -89,7 +131,8 @@ def build_relation_data(
     skip_bad: bool = False,
     loaded: tuple[Any, dict[str, Any]] | None = None,
 ) -> RelationData:
-    """Sequences for every split of the run in ``run_dir`` (see the module docstring),
+    """Sequences for every split of the run in ``run_dir`` (or of the runs, a list; see
+    :func:`load_runs` and the module docstring),
     plus the gold marked files ``marked`` (:class:`xlre.data.gold.MarkedSource`, each in the
     split it names); ``run_dir`` may be ``None`` when marked files are given.
 

@@ -25,7 +25,16 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader
 
-from xlre.data import SPLITS, Collator, DataConfig, EpochSampler, LabelMaps, build_relation_data
+from xlre.data import (
+    SPLITS,
+    Collator,
+    DataConfig,
+    EpochSampler,
+    LabelMaps,
+    Runs,
+    build_relation_data,
+    describe_sources,
+)
 from xlre.data.gold import bag_direction, directed_label, parse_label
 from xlre.evaluation.heldout import PRCurve, heldout_pr, plot_pr_curves
 from xlre.evaluation.metrics import (
@@ -356,7 +365,7 @@ class EvaluateError(RuntimeError):
 
 def evaluate_model(
     model_dir: Path | str,
-    run_dir: Path | str | None,
+    run_dir: Runs,
     split: str = "test",
     out_dir: Path | str | None = None,
     batch_size: int = 64,
@@ -383,8 +392,9 @@ def evaluate_model(
         model, tokenizer = load_model_dir(model_dir)
     except ModelDirError as exc:
         raise EvaluateError(str(exc)) from None
-    data_config = DataConfig.stored(model.config.data_config) if model.config.data_config else DataConfig(
-        relation_repr=model.config.relation_repr, max_seq_length=model.config.max_seq_length)
+    data_config = DataConfig.stored(model.config.data_config or {
+        "relation_repr": model.config.relation_repr,
+        "max_seq_length": model.config.max_seq_length})
     data = build_relation_data(run_dir, tokenizer, data_config, model.config.labels,
                                marked=marked, skip_bad=skip_bad)
     if split == "all":
@@ -393,15 +403,15 @@ def evaluate_model(
         seqs = data.splits[split]
     if len(seqs) == 0:
         raise EvaluateError(
-            f"{run_dir}: the {split} split is empty; evaluate a run the model never saw "
-            "with --split all"
+            f"{describe_sources(run_dir)}: the {split} split is empty; evaluate a run the model "
+            "never saw with --split all"
         )
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model.to(device)
     metrics, curves = evaluate_split(model, seqs, model.config.labels, tokenizer.pad_token_id,
                                      batch_size, None, progress)
     result = {"split": split, "model": str(model_dir),
-              "run": str(run_dir) if run_dir is not None else None,
+              "run": describe_sources(run_dir) if run_dir else None,
               "marked": [m.describe() for m in marked],
               "data_report": data.report, "metrics": to_jsonable(metrics)}
     if out_dir is not None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from xlre.data import MarkedSource
+from xlre.data import MarkedSource, Runs, run_dirs
 from xlre.training.settings import Settings, load_settings
 
 CHECKPOINTS = "checkpoints"
@@ -49,16 +49,18 @@ def latest_checkpoint(out_dir: Path) -> Path | None:
     return ckpts[-1] if ckpts else None
 
 
-def run_inputs(model_name_or_path: str | Path, run_dir: Path | str | None,
+def run_inputs(model_name_or_path: str | Path, run_dir: Runs,
                marked: Sequence[MarkedSource]) -> dict[str, Any]:
-    """What a run was trained from, as ``train_inputs.json`` records it."""
+    """What a run was trained from, as ``train_inputs.json`` records it (``run``: one
+    directory, a list of several, or ``None``)."""
+    runs = [str(r) for r in run_dirs(run_dir)]
     return {"model": str(model_name_or_path),
-            "run": str(run_dir) if run_dir is not None else None,
+            "run": (runs[0] if len(runs) == 1 else runs) if runs else None,
             "marked": [m.describe() for m in marked]}
 
 
 def check_same_run(out_dir: Path, model_name_or_path: str | Path, settings: Settings,
-                   run_dir: Path | str | None = None,
+                   run_dir: Runs = None,
                    marked: Sequence[MarkedSource] = ()) -> None:
     """Raise :class:`TrainError` unless the run in ``out_dir`` was trained with these
     settings (``train.stop_after_steps`` aside), model, annotation run and marked files:

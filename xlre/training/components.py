@@ -5,6 +5,7 @@ languages a model stores."""
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -65,23 +66,28 @@ def param_groups(model: Any, settings: Settings) -> list[dict[str, Any]]:
 
 
 
-def relation_names(run_dir: Path) -> dict[str, dict[str, str]]:
-    """Relation names per base language from the KB the run was annotated with (if
-    reachable), stored in the model so extraction names relations without the KB.
+def relation_names(runs: Sequence[Path]) -> dict[str, dict[str, str]]:
+    """Relation names per base language from the KBs the runs were annotated with (if
+    reachable; the first run's name wins), stored in the model so extraction names
+    relations without the KB.
 
     The KB's language keys are normalised (:func:`alignment.languages.by_base_language`:
     ``zh-hans`` -> ``zh``; the key that is the base code itself wins over variants).
     """
-    try:
-        kb_dir = read_manifest(run_dir).get("config", {}).get("kb")
-    except (OSError, ValueError, RuntimeError):
-        kb_dir = None
-    path = Path(kb_dir) / RELATIONS_FILE if kb_dir else None
-    if path is None or not path.exists():
-        logger.warning("the run's KB relations file is not reachable (%s): the model will "
-                       "know relation ids but not their names", path)
-        return {}
-    return {rel.id: by_base_language(rel.labels) for rel in load_relations(path).values()}
+    names: dict[str, dict[str, str]] = {}
+    for run_dir in reversed(runs):
+        try:
+            kb_dir = read_manifest(run_dir).get("config", {}).get("kb")
+        except (OSError, ValueError, RuntimeError):
+            kb_dir = None
+        path = Path(kb_dir) / RELATIONS_FILE if kb_dir else None
+        if path is None or not path.exists():
+            logger.warning("the KB relations file of %s is not reachable (%s): the model "
+                           "will know its relation ids but not their names", run_dir, path)
+            continue
+        names.update({rel.id: by_base_language(rel.labels)
+                      for rel in load_relations(path).values()})
+    return names
 
 
 def training_languages(train_split: Any) -> list[str]:

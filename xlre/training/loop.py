@@ -48,10 +48,12 @@ from xlre.data import (
     EpochSampler,
     MarkedSource,
     RelationData,
+    Runs,
     TrainUnits,
     build_relation_data,
     describe_sources,
     load_sources,
+    run_dirs,
     scan_run,
 )
 from xlre.evaluation import (
@@ -121,7 +123,7 @@ def dev_score(metrics: dict[str, dict[str, Any]], tuned: bool = False) -> float:
 
 
 def train(
-    run_dir: Path | str | None,
+    run_dir: Runs,
     model_name_or_path: str,
     out_dir: Path | str,
     settings: Settings,
@@ -130,7 +132,8 @@ def train(
     marked: Sequence[MarkedSource] = (),
     skip_bad: bool = False,
 ) -> dict[str, Any]:
-    """Train a model on the run in ``run_dir`` and/or the gold marked files ``marked``
+    """Train a model on the run in ``run_dir`` (or the runs, a list: trained on together,
+    :func:`xlre.data.load_runs`) and/or the gold marked files ``marked``
     (each in the split it names); return ``metrics.json``'s content.
 
     ``model_name_or_path`` is a Hugging Face encoder (hub name or local directory).
@@ -182,7 +185,7 @@ class Trainer:
     @classmethod
     def prepare(
         cls,
-        run_dir: Path | str | None,
+        run_dir: Runs,
         model_name_or_path: str,
         out_dir: Path | str,
         settings: Settings,
@@ -193,7 +196,8 @@ class Trainer:
     ) -> Trainer:
         """Check the output directory, load the encoder and the data, build the model,
         optimizer, schedule and loader, and restore the newest checkpoint on ``resume``."""
-        run_dir = Path(run_dir) if run_dir is not None else None
+        runs = run_dirs(run_dir)
+        run_dir = runs or None
         out_dir = Path(out_dir)
         where = describe_sources(run_dir, marked)
         inputs = run_inputs(model_name_or_path, run_dir, marked)
@@ -237,7 +241,7 @@ class Trainer:
                 "learn; check the run (xlre runs show) or set model.relation_head=false"
             )
         head_settings = asdict(settings.model)
-        head_settings["relation_names"] = relation_names(run_dir) if run_dir is not None else {}
+        head_settings["relation_names"] = relation_names(runs)
         try:
             model, tokenizer = XlreModel.from_encoder(
                 str(model_name_or_path), labels, tokenizer=tokenizer,
