@@ -274,3 +274,14 @@ def test_train_on_two_runs_records_both_and_resumes(tmp_path, encoder_dir):
                     resume=True)
     assert "train" not in metrics and (out / "metrics.json").is_file()
     assert json.loads((out / "data_report.json").read_text())["records_src"] == 6
+
+
+def test_a_source_only_model_is_evaluated_on_every_language(tmp_path, run_dir, encoder_dir):
+    from xlre.evaluation import evaluate_model
+
+    out = tmp_path / "en-only"
+    train(run_dir, str(encoder_dir), out, load_settings(
+        None, [*FAST, "train.epochs=1", "train.max_steps=1", "data.languages='en'"]))
+    assert json.loads((out / "data_report.json").read_text())["records_dropped_language"] == 3
+    result = evaluate_model(out, run_dir, "train")
+    assert {"en", "fr"} <= set(result["metrics"])  # French zero-shot, not refused

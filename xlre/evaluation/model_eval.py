@@ -15,6 +15,7 @@ The gold labels are the run's own (distant or projected) labels.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections import defaultdict
@@ -395,6 +396,9 @@ def evaluate_model(
     data_config = DataConfig.stored(model.config.data_config or {
         "relation_repr": model.config.relation_repr,
         "max_seq_length": model.config.max_seq_length})
+    # data.languages chose what the model trained on; evaluation takes every language
+    # (a source-only model is scored zero-shot on the others).
+    data_config = dataclasses.replace(data_config, languages="")
     data = build_relation_data(run_dir, tokenizer, data_config, model.config.labels,
                                marked=marked, skip_bad=skip_bad)
     if split == "all":
