@@ -36,7 +36,7 @@ triples file, a score file).
 
 Usage: python scripts/bench_ds.py --encoder DIR --out OUT [--quick] [--run RUN_DIR]
        [--run-fr RUN_DIR] [--steps N] [--seed 13] [--no-bags] [--no-agreement]
-       [--entities-only] [--resume] [--data ../shared/data]
+       [--entities-only] [--set KEY=VALUE ...] [--resume] [--data ../shared/data]
 """
 
 from __future__ import annotations
@@ -121,7 +121,7 @@ def train_model(name: str, runs: list[Path], args: argparse.Namespace, extra: li
     if args.resume and (out / "metrics.json").is_file():
         return out, json.loads((out / "metrics.json").read_text(encoding="utf-8"))
     settings = load_settings(None, [*SETTINGS, f"train.max_steps={args.steps}",
-                                    f"train.seed={args.seed}", *extra])
+                                    f"train.seed={args.seed}", *args.overrides, *extra])
     log(f"training {name} ({' '.join(extra) or 'defaults'}), {args.steps} steps")
     start = time.perf_counter()
     metrics = train(runs, args.encoder, out, settings,
@@ -219,6 +219,8 @@ def main() -> None:
     ap.add_argument("--no-agreement", action="store_true")
     ap.add_argument("--entities-only", action="store_true",
                     help="ablation: project entities but not relations onto the target side")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="a training setting for every model, after the bench's own (repeatable)")
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--variants", default="full,source_only",
                     help="models to train and score, of full, source_only (and the ablations)")
@@ -236,7 +238,7 @@ def main() -> None:
     started = time.perf_counter()
     report: dict[str, Any] = {"benchmark": "ds", "date": time.strftime("%Y-%m-%d"),
                               "encoder": args.encoder, "steps": args.steps, "seed": args.seed,
-                              "quick": args.quick, "settings": SETTINGS}
+                              "quick": args.quick, "settings": [*SETTINGS, *args.overrides]}
 
     runs = [annotate_run(args, kb, tgt) for tgt in (("zh",) if args.quick else ("zh", "fr"))]
     report["runs"] = {run.name: run_summary(run) for run in runs}

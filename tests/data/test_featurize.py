@@ -259,3 +259,36 @@ def test_two_runs_train_together_without_merging_pairs(tmp_path, encoder_dir):
                for i in range(len(units)))
     with pytest.raises(DataError, match="two runs are named 'news-en-fr'"):
         build_relation_data([a, write_run(tmp_path / "x" / "news-en-fr")], tok, _config(), LABELS)
+
+
+def test_balanced_epochs_cap_each_relation_and_the_negatives():
+    from datasets import Dataset
+
+    from xlre.data import EpochSampler
+
+    # 30 bags of relation 0, 3 of relation 1, one bag holding both (counted under the
+    # rarer, 1), 40 NA bags and 10 sentences with entities only.
+    rows = ([{"pair_id": f"a{i}", "inst_bag": [f"A{i}"], "inst_labels": [[0]]} for i in range(30)]
+            + [{"pair_id": f"b{i}", "inst_bag": [f"B{i}"], "inst_labels": [[1]]} for i in range(3)]
+            + [{"pair_id": "c", "inst_bag": ["C"], "inst_labels": [[0, 1]]}]
+            + [{"pair_id": f"n{i}", "inst_bag": [f"N{i}"], "inst_labels": [[]]} for i in range(40)]
+            + [{"pair_id": f"e{i}", "inst_bag": [], "inst_labels": []} for i in range(10)])
+    units = TrainUnits(Dataset.from_list(rows), "bag", 4, seed=5)
+    assert len(units) == 84
+    kind = {i: ("neg" if not rels else "r1" if 1 in rels else "r0")
+            for i, rels in enumerate(units.relations)}
+    assert sum(k == "r1" for k in kind.values()) == 4 and sum(k == "neg" for k in kind.values()) == 50
+    assert units.balanced() is None  # off by default: every unit, every epoch
+    select = units.balanced(max_per_relation=10, negatives_per_positive=1.5)
+    epochs = [select(e) for e in range(3)]
+    for chosen in epochs:
+        assert len(chosen) == len(set(chosen)) == 10 + 4 + 21
+        assert sum(kind[i] == "r0" for i in chosen) == 10
+        assert sum(kind[i] == "r1" for i in chosen) == 4  # under the cap: all kept
+        assert sum(kind[i] == "neg" for i in chosen) == 21
+    assert epochs[0] == select(0) and epochs[0] != epochs[1]  # fresh, reproducible
+    sampler = EpochSampler(len(units), seed=5, select=select)
+    sampler.set_epoch(2)
+    assert len(sampler) == 35 and sorted(sampler) == epochs[2]
+    with pytest.raises(DataError, match="0 or more"):
+        units.balanced(max_per_relation=-1)

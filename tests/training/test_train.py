@@ -236,6 +236,18 @@ def test_max_steps_ends_training_with_a_finished_model(tmp_path, run_dir, encode
         load_settings(None, ["train.max_steps=-1"])
 
 
+def test_balanced_epochs_train_on_the_sample_they_report(tmp_path, run_dir, encoder_dir):
+    out = tmp_path / "balanced"
+    train(run_dir, str(encoder_dir), out, load_settings(
+        None, [*FAST, "train.epochs=2", "train.batch_size=1", "train.negatives_per_positive=0.5"]))
+    report = json.loads((out / "data_report.json").read_text())
+    positive, per_epoch = report["units_train_positive"], report["units_per_epoch"]
+    assert 0 < positive < report["units_train"]
+    assert per_epoch == positive + round(0.5 * positive) < report["units_train"]
+    history = json.loads((out / "history.json").read_text())["epochs"]
+    assert [h["step"] for h in history] == [per_epoch, 2 * per_epoch]  # batch_size 1
+
+
 def test_final_evaluation_stores_the_threshold_chosen_on_dev(tmp_path, run_dir, encoder_dir):
     from accelerate import Accelerator
 

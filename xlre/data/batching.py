@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,13 +50,17 @@ class TrainUnits:
         pair_rows: dict[str, list[int]] = defaultdict(list)
         bag_members: dict[str, dict[str, list[tuple[int, int]]]] = defaultdict(
             lambda: defaultdict(list))
-        cols = seqs.select_columns(["pair_id", "inst_bag"])
+        inst_rels: dict[tuple[int, int], tuple[int, ...]] = {}
+        cols = seqs.select_columns(["pair_id", "inst_bag", "inst_labels"])
         row = 0
         for batch in cols.iter(batch_size=4096):
-            for pair_id, bags in zip(batch["pair_id"], batch["inst_bag"], strict=True):
+            for pair_id, bags, rels in zip(batch["pair_id"], batch["inst_bag"],
+                                           batch["inst_labels"], strict=True):
                 pair_rows[pair_id].append(row)
                 for k, bag in enumerate(bags):
                     bag_members[bag][pair_id].append((row, k))
+                    if rels[k]:
+                        inst_rels[(row, k)] = tuple(rels[k])
                 row += 1
         self.units: list[tuple[str | None, list[tuple[str, list[tuple[int, int]], list[int]]]]]
         self.units = []
@@ -93,9 +97,64 @@ class TrainUnits:
                 free = [r for r in rows if r not in with_instances]
                 if free:
                     self.units.append((None, [(pair_id, [], free)]))
+        #: Per unit, the relations of its instances (empty: a negative unit, NA pairs or
+        #: entities only).
+        self.relations: list[frozenset[int]] = [
+            frozenset(rel for _, insts, _ in groups for ik in insts
+                      for rel in inst_rels.get(ik, ()))
+            for _, groups in self.units]
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
+
+    def balanced(self, max_per_relation: int = 0, negatives_per_positive: float = 0.0,
+                 ) -> Callable[[int], list[int]] | None:
+        """The units an epoch trains on, as a function of the epoch (``None``: all).
+
+        ``max_per_relation``: at most this many positive units per relation, a unit
+        counted under its rarest relation, so a relation that fills most of the labels
+        (P530 and P47 on news) does not fill most of the steps. ``negatives_per_positive``:
+        at most this many negative units (NA pairs or entities only) per positive unit
+        kept. Each epoch draws a fresh deterministic sample from ``seed`` and the epoch,
+        always of the same size, so over epochs every unit is seen and a resumed epoch
+        replays its order.
+        """
+        if max_per_relation < 0 or negatives_per_positive < 0:
+            raise DataError("max_per_relation and negatives_per_positive must be 0 or more")
+        if not max_per_relation and not negatives_per_positive:
+            return None
+        count: dict[int, int] = defaultdict(int)
+        for rels in self.relations:
+            for rel in rels:
+                count[rel] += 1
+        by_rel: dict[int, list[int]] = defaultdict(list)
+        negatives: list[int] = []
+        for i, rels in enumerate(self.relations):
+            if rels:
+                by_rel[min(rels, key=lambda r: (count[r], r))].append(i)
+            else:
+                negatives.append(i)
+        n_pos = sum(min(len(us), max_per_relation) if max_per_relation else len(us)
+                    for us in by_rel.values())
+        n_neg = len(negatives)
+        if negatives_per_positive:
+            n_neg = min(n_neg, round(negatives_per_positive * n_pos))
+        seed = self.seed
+
+        def select(epoch: int) -> list[int]:
+            chosen: list[int] = []
+            for rel in sorted(by_rel):
+                us = by_rel[rel]
+                if max_per_relation and len(us) > max_per_relation:
+                    us = random.Random(f"{seed}:cap:{epoch}:{rel}").sample(us, max_per_relation)
+                chosen.extend(us)
+            if n_neg < len(negatives):
+                chosen.extend(random.Random(f"{seed}:neg:{epoch}").sample(negatives, n_neg))
+            else:
+                chosen.extend(negatives)
+            return sorted(chosen)
+
+        return select
 
     def lengths(self, seqs: Any) -> list[int]:
         """Per unit, the most subwords of any of its sequences (for length grouping)."""
@@ -120,6 +179,7 @@ class TrainUnits:
 
 class EpochSampler:
     """A permutation of ``range(n)`` drawn from ``seed`` and the epoch: resumable order.
+    With ``select`` (epoch -> item indices, always as many), a permutation of its items.
 
     With ``lengths`` (one per item) the permutation is cut into groups of
     ``group_size`` items, each sorted longest first, so consecutive batches hold items of
@@ -127,10 +187,12 @@ class EpochSampler:
     """
 
     def __init__(self, n: int, seed: int, shuffle: bool = True,
-                 lengths: Sequence[int] | None = None, group_size: int = 0) -> None:
+                 lengths: Sequence[int] | None = None, group_size: int = 0,
+                 select: Callable[[int], list[int]] | None = None) -> None:
         if lengths is not None and len(lengths) != n:
             raise ValueError(f"{len(lengths)} lengths for {n} items")
-        self.n = n
+        self.select = select
+        self.n = len(select(0)) if select is not None else n
         self.seed = seed
         self.shuffle = shuffle
         self.lengths = lengths
@@ -144,7 +206,9 @@ class EpochSampler:
         return self.n
 
     def __iter__(self):
-        order = list(range(self.n))
+        order = self.select(self.epoch) if self.select is not None else list(range(self.n))
+        if len(order) != self.n:
+            raise RuntimeError(f"epoch {self.epoch} selected {len(order)} items, not {self.n}")
         if self.shuffle:
             random.Random(f"{self.seed}:order:{self.epoch}").shuffle(order)
         if self.lengths is not None and self.group_size > 1:

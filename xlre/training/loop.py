@@ -267,6 +267,15 @@ class Trainer:
                              "data.test_fraction, or give a train:LANG:PATH marked file")
         # Extraction warns about documents in other languages (config.languages).
         model.config.languages = training_languages(data.splits["train"])
+        units = TrainUnits(data.splits["train"], tcfg.mil, settings.data.max_bag_pairs, tcfg.seed)
+        select = units.balanced(tcfg.max_units_per_relation, tcfg.negatives_per_positive)
+        sampler = EpochSampler(
+            len(units), tcfg.seed,
+            lengths=units.lengths(data.splits["train"]) if tcfg.group_by_length else None,
+            group_size=LENGTH_GROUP_BATCHES * tcfg.batch_size, select=select)
+        data.report["units_train"] = len(units)
+        data.report["units_train_positive"] = sum(1 for rels in units.relations if rels)
+        data.report["units_per_epoch"] = len(sampler)
         if main:
             (out_dir / "train.toml").write_text(settings.to_toml(), encoding="utf-8")
             (out_dir / "train_inputs.json").write_text(
@@ -275,11 +284,6 @@ class Trainer:
             (out_dir / "data_report.json").write_text(
                 json.dumps(data.report, indent=2) + "\n", encoding="utf-8")
 
-        units = TrainUnits(data.splits["train"], tcfg.mil, settings.data.max_bag_pairs, tcfg.seed)
-        sampler = EpochSampler(
-            len(units), tcfg.seed,
-            lengths=units.lengths(data.splits["train"]) if tcfg.group_by_length else None,
-            group_size=LENGTH_GROUP_BATCHES * tcfg.batch_size)
         train_dl = DataLoader(
             units, batch_size=tcfg.batch_size, sampler=sampler,
             collate_fn=Collator(data.splits["train"], len(labels.relations), tokenizer.pad_token_id),

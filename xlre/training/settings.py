@@ -68,6 +68,13 @@ class TrainConfig:
     #: Batch units of similar length (sorted within random groups of 50 batches), so
     #: little of a batch is padding: faster steps, a slightly less random order.
     group_by_length: bool = False
+    #: Per epoch, at most this many positive bags (units) per relation, each counted
+    #: under its rarest relation; a fresh sample each epoch (0: all). Keeps the majority
+    #: relations of distant labels (P530, P47 on news) from filling most of the steps.
+    max_units_per_relation: int = 0
+    #: Per epoch, at most this many negative units (NA pairs, entities only) per
+    #: positive unit kept; a fresh sample each epoch (0: all).
+    negatives_per_positive: float = 0.0
     #: Stop after this many epochs without a better dev score (0: never stop early).
     early_stopping_patience: int = 3
     #: Save a resumable checkpoint every N optimizer steps (0: at the end of each epoch only).
@@ -97,7 +104,7 @@ class TrainConfig:
             if getattr(self, name) < 1:
                 raise SettingsError(f"train.{name} must be at least 1, got {getattr(self, name)}")
         for name in ("early_stopping_patience", "checkpoint_every_steps", "stop_after_steps", "max_steps",
-                     "log_every_steps"):
+                     "log_every_steps", "max_units_per_relation", "negatives_per_positive"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"train.{name} must be 0 or more, got {getattr(self, name)}")
         if not 0 <= self.warmup_ratio < 1:
