@@ -25,12 +25,14 @@ def test_french_elision_and_spaces_dropped() -> None:
 
 
 def test_chinese_is_segmented_into_words() -> None:
+    pytest.importorskip("jieba", reason="Chinese segmentation needs `pip install 'xlre[cjk]'`")
     tok = Tokenizer("zh")("巴黎是法国的首都。")
     assert "巴黎" in tok.tokens and "法国" in tok.tokens
     check_offsets(tok)
 
 
 def test_japanese_is_segmented_into_words() -> None:
+    pytest.importorskip("sudachipy", reason="Japanese segmentation needs `pip install 'xlre[cjk]'`")
     tok = Tokenizer("ja")("東京は日本の首都です。")
     assert "東京" in tok.tokens and "日本" in tok.tokens
     check_offsets(tok)

@@ -15,7 +15,7 @@ from tests.helpers.handmade import PAIRS, write_run
 from tests.helpers.tiny_models import EN_FR_PAIRS, build_tiny_xlmr
 from xlre.cli import app
 from xlre.data import DataConfig, build_relation_data
-from xlre.evaluation import eval_loader, predict_rows
+from xlre.evaluation import eval_loader, evaluate_model, predict_rows
 from xlre.modeling import XlreModel
 from xlre.training import CHECKPOINTS, TrainError, latest_checkpoint, train
 from xlre.training.settings import SettingsError, load_settings, parse_override
@@ -156,10 +156,15 @@ def test_cli_init_model_train_evaluate(tmp_path):
                                  "all", "--out", str(tmp_path / "eval")])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
+    # 3 sentence pairs x 4, two directed entity pairs a sentence, 3 KB pairs x 2 directions.
+    counts = {lang: (report["metrics"][lang]["instances"], report["metrics"][lang]["bags"])
+              for lang in ("en", "fr", "all")}
+    assert counts == {"en": (24, 6), "fr": (24, 6), "all": (48, 6)}
+    direct = evaluate_model(out, run, "all")["metrics"]
     for lang in ("en", "fr", "all"):
         figures = report["metrics"][lang]
         for key in ("relation_micro_f1", "relation_macro_f1", "entity_f1", "pr_auc"):
-            assert 0.0 <= figures[key] <= 1.0, (lang, key)
+            assert figures[key] == pytest.approx(direct[lang][key]), (lang, key)
         assert set(figures["precision_at"]) == {"P@100", "P@200", "P@300"}
     assert (tmp_path / "eval" / "pr_curve-all.png").read_bytes()[:4] == b"\x89PNG"
     bad = runner.invoke(app, ["train", "--run", str(run), "--model", str(enc), "--out",
@@ -289,8 +294,6 @@ def test_train_on_two_runs_records_both_and_resumes(tmp_path, encoder_dir):
 
 
 def test_a_source_only_model_is_evaluated_on_every_language(tmp_path, run_dir, encoder_dir):
-    from xlre.evaluation import evaluate_model
-
     out = tmp_path / "en-only"
     train(run_dir, str(encoder_dir), out, load_settings(
         None, [*FAST, "train.epochs=1", "train.max_steps=1", "data.languages='en'"]))
