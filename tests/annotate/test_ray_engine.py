@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -103,3 +104,27 @@ def test_ray_options_are_checked(tmp_path, kb_dir):
         "annotate", "--corpus", str(tmp_path / "corpus.tsv"), "--src-lang", "en", "--tgt-lang",
         "fr", "--kb", str(kb_dir), "--out", str(tmp_path / "y"), "--engine", "spark"])
     assert result.exit_code == 2 and "local or ray" in result.output
+
+
+@dataclass(frozen=True)
+class _Config:
+    priors: str | None = None
+
+
+@dataclass
+class _Annotator:
+    config: _Config
+
+
+def test_a_workers_priors_file_goes_with_its_annotator(local_ray):
+    from xlre.annotate import ray_engine
+
+    priors = [ray.put(b"LEX\tparis\tparis\t1\n")]
+    first = ray_engine._worker_annotator([ray.put(_Annotator(_Config()))], priors)
+    path = Path(first.config.priors)
+    assert path.read_bytes() == b"LEX\tparis\tparis\t1\n"
+    second = ray_engine._worker_annotator([ray.put(_Annotator(_Config()))], priors)
+    assert not path.exists() and not path.parent.exists(), "the first run's priors are left"
+    assert Path(second.config.priors).is_file()
+    ray_engine._ANNOTATOR[next(iter(ray_engine._ANNOTATOR))][1].cleanup()
+    ray_engine._ANNOTATOR.clear()

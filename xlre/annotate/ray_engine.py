@@ -27,7 +27,6 @@ at the end); ``--ray-address auto`` joins the cluster this machine belongs to.
 from __future__ import annotations
 
 import logging
-import os
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -42,7 +41,7 @@ logger = logging.getLogger(__name__)
 
 #: A task is retried this many times when its worker dies (then the run fails).
 MAX_RETRIES = 3
-_ANNOTATOR: dict[str, Any] = {}
+_ANNOTATOR: dict[str, tuple[Any, tempfile.TemporaryDirectory | None]] = {}
 
 
 class RayEngineError(RunError):
@@ -65,17 +64,24 @@ def _worker_annotator(box: list[Any], priors_box: list[Any]) -> Any:
     import ray
 
     key = box[0].hex()
-    annotator = _ANNOTATOR.get(key)
-    if annotator is None:
-        annotator = ray.get(box[0])
-        if priors_box:
-            fd, path = tempfile.mkstemp(prefix="xlre-priors-")
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(ray.get(priors_box[0]))
-            annotator.config = replace(annotator.config, priors=path)
+    held = _ANNOTATOR.get(key)
+    if held is None:
+        # The previous run's annotator and priors directory go first.
+        for _, priors_dir in _ANNOTATOR.values():
+            if priors_dir is not None:
+                priors_dir.cleanup()
         _ANNOTATOR.clear()
-        _ANNOTATOR[key] = annotator
-    return annotator
+        annotator = ray.get(box[0])
+        priors_dir = None
+        if priors_box:
+            # eflomal reads the priors file on every shard, so it lives as long as the
+            # annotator: removed when the next run replaces it, or when the worker exits.
+            priors_dir = tempfile.TemporaryDirectory(prefix="xlre-priors-")
+            path = Path(priors_dir.name) / "priors"
+            path.write_bytes(ray.get(priors_box[0]))
+            annotator.config = replace(annotator.config, priors=str(path))
+        held = _ANNOTATOR[key] = (annotator, priors_dir)
+    return held[0]
 
 
 def _annotate_task(box: list[Any], priors_box: list[Any],
