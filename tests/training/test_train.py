@@ -300,3 +300,25 @@ def test_a_source_only_model_is_evaluated_on_every_language(tmp_path, run_dir, e
     assert json.loads((out / "data_report.json").read_text())["records_dropped_language"] == 3
     result = evaluate_model(out, run_dir, "train")
     assert {"en", "fr"} <= set(result["metrics"])  # French zero-shot, not refused
+
+
+class _RunsCode:
+    """A pickle that, if unpickled, would write a file: what an untrusted checkpoint could do."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_resume_never_unpickles_code_from_a_checkpoint(tmp_path, run_dir, encoder_dir):
+    out = tmp_path / "ckpt"
+    settings = load_settings(None, [*FAST, "train.epochs=2", "train.stop_after_steps=1"])
+    assert train(run_dir, str(encoder_dir), out, settings) == {"stopped_at_step": 1}
+    ckpt = latest_checkpoint(out)
+    marker = tmp_path / "ran"
+    torch.save({"state": _RunsCode(marker), "param_groups": []}, ckpt / "optimizer.bin")
+    with pytest.raises(TrainError, match="weights_only"):
+        train(run_dir, str(encoder_dir), out, settings, resume=True)
+    assert not marker.exists()

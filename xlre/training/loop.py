@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import pickle
 import re
 import secrets
 import shutil
@@ -304,7 +305,13 @@ class Trainer:
             ckpt = latest_checkpoint(out_dir)
             if ckpt is None:
                 raise TrainError(f"{out_dir}: no checkpoint to resume from; start without --resume")
-            accelerator.load_state(str(ckpt))
+            try:  # optimizer, schedule and RNG states are pickles: load no code from them
+                accelerator.load_state(str(ckpt), load_kwargs={"weights_only": True})
+            except pickle.UnpicklingError as err:
+                raise TrainError(
+                    f"{ckpt}: a checkpoint holds objects torch refuses to load with "
+                    f"weights_only ({str(err).splitlines()[0]}); resume only from "
+                    "checkpoints you wrote, or start without --resume") from None
             state = TrainerState(**json.loads((ckpt / STATE_FILE).read_text(encoding="utf-8")))
             logger.info("resumed from %s (epoch %d, step %d)", ckpt, state.epoch, state.global_step)
             if state.finished:
