@@ -222,6 +222,9 @@ class ParallelCorpus:
     def _rows_one_file(self) -> Iterator[SentencePair | CorpusError]:
         path = self.path
         expected = {"tsv": 2, "tsv-id": 3}.get(self.fmt)
+        # tsv-id: splits, bags and agreement pairs are keyed on pair ids, so a repeated
+        # id would merge two pairs. Line numbers (the other layouts) are unique already.
+        first_line: dict[str, int] = {}
         for line_no, raw in _lines(path):
             try:
                 line = _decode(raw, path, line_no)
@@ -261,6 +264,15 @@ class ParallelCorpus:
                         "give every pair an id, or pass --skip-bad", reason="empty_id",
                     )
                     continue
+                if pair_id in first_line:
+                    yield CorpusError(
+                        path, line_no,
+                        f"the id {pair_id!r} is already the id of line {first_line[pair_id]}",
+                        "give every pair its own id, or pass --skip-bad to keep the first",
+                        reason="duplicate_id",
+                    )
+                    continue
+                first_line[pair_id] = line_no
                 yield self._pair(pair_id, fields[1], fields[2], line_no, path)
             else:
                 yield self._pair(str(line_no), fields[0], fields[1], line_no, path)

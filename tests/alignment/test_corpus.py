@@ -123,3 +123,14 @@ def test_count_lines_and_spec(tmp_path: Path) -> None:
     assert count_lines(write(tmp_path / "f", "a\nb")) == 2
     assert parse_corpus_spec("a.en::a.fr") == (Path("a.en"), Path("a.fr"))
     assert parse_corpus_spec("c.tsv") == (Path("c.tsv"), None)
+
+
+def test_a_repeated_pair_id_is_refused_with_both_lines(tmp_path: Path) -> None:
+    path = write(tmp_path / "c.tsv", "a1\tHi\tSalut\na2\tYes\tOui\na1\tNo\tNon\n")
+    with pytest.raises(CorpusError, match=r"c\.tsv.*3.*'a1' is already the id of line 1"):
+        pairs_of(ParallelCorpus(path, "en", "fr"))
+    corpus = ParallelCorpus(path, "en", "fr", skip_bad=True)
+    got = [p for p in pairs_of(corpus) if isinstance(p, SentencePair)]
+    assert [(p.pair_id, p.tgt_text) for p in got] == [("a1", "Salut"), ("a2", "Oui")]
+    assert corpus.report.counts == {"duplicate_id": 1}
+    assert len(pairs_of(corpus)) == 3, "a second pass reads the file afresh"

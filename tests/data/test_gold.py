@@ -175,7 +175,7 @@ def test_featurized_gold_mixed_with_a_run(tmp_path, encoder_dir, punct_encoder_d
     dev = data.splits["dev"]
     assert data.report["records_marked"] == 10
     # Only gold records are in dev (the run's go to train), none lost.
-    assert set(dev["pair_id"]) == {f"gold:dev.txt:{i}" for i in range(10)}
+    assert set(dev["pair_id"]) == {f"gold:{f}:{i}" for i in range(10)}
     # Partial entities: no entity labels, no entity gold, both ordered pairs as instances.
     assert all(not w for w in dev["label_word"]) and all(not g for g in dev["gold_start"])
     assert sum(len(b) for b in dev["inst_bag"]) == 20
@@ -285,3 +285,14 @@ def test_punct_needs_the_marker_words(tmp_path):
     tok = AutoTokenizer.from_pretrained(enc)
     with pytest.raises(DataError, match="no subword for the marker '@'"):
         MarkerScheme.for_tokenizer(tok, LabelMaps(("ENT",), ("r",)), "punct")
+
+
+def test_marked_files_of_one_basename_keep_apart(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a = write_marked(tmp_path / "a" / "dev.txt", EN_TEMPLATES, 3, 1)
+    b = write_marked(tmp_path / "b" / "dev.txt", EN_TEMPLATES, 3, 2)
+    recs, _ = read_sources([MarkedSource(a, "en", "dev"), MarkedSource(b, "en", "dev")])
+    ids = [r["pair_id"] for r in recs]
+    bags = [rel["bag"] for r in recs for rel in r["relations"]]
+    assert len(ids) == len(set(ids)) == 6 and len(bags) == len(set(bags)) == 12

@@ -56,7 +56,9 @@ class MarkedSource:
 
     @property
     def name(self) -> str:
-        return self.path.name
+        """The path as given: it names the source's pair ids and bags, so two files of
+        one basename in different directories never share an id."""
+        return str(self.path)
 
     def describe(self) -> str:
         return f"{self.split}:{self.lang}:{self.path}"
