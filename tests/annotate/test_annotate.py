@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.helpers.handkb import write_corpus, write_kb
-from xlre.annotate import AnnotateConfig, RunError, annotate, iter_records, load_run
+from xlre.annotate import AnnotateConfig, RunError, annotate, iter_records, load_run, read_manifest
 from xlre.cli import app
 
 
@@ -148,3 +148,67 @@ def test_a_run_made_before_ranked_linking_resumes_only_as_strict(tmp_path: Path,
     ranked = annotate(config(tmp_path, kb_dir, "ranked"))
     assert (tmp_path / "ranked" / "casing.tsv").is_file()
     assert "resolved_by_prior" in ranked["counts"]["linking"]
+
+
+# ---------------------------------------------------------------- resume guards (issue 21)
+def test_resume_refuses_a_corpus_that_changed_or_links_that_do_not_cover_it(
+        tmp_path: Path, kb_dir: Path) -> None:
+    cfg = config(tmp_path, kb_dir, "run")
+    annotate(cfg)
+    run, corpus = tmp_path / "run", Path(cfg.corpus)
+    original = corpus.read_bytes()
+    (run / "shards" / "shard-00004.jsonl").unlink()  # a kill before the last shard
+    # appended: the stored links would end before the corpus
+    corpus.write_bytes(original + b"p999\tParis is nice .\tParis est belle .\n")
+    with pytest.raises(RunError, match=r"not the one this run began with.*121 lines.*120 lines"):
+        annotate(cfg, resume=True)
+    # edited in place, same line count: only the hash tells
+    corpus.write_bytes(original.replace(b"Paris", b"Lyon", 1))
+    with pytest.raises(RunError, match="not the one this run began with"):
+        annotate(cfg, resume=True)
+    # the right corpus, but links cut short
+    corpus.write_bytes(original)
+    links = run / "alignment.links"
+    saved = links.read_bytes()
+    links.write_bytes(b"".join(saved.splitlines(keepends=True)[:100]))
+    with pytest.raises(RunError, match="100 lines of word links for a corpus of 120"):
+        annotate(cfg, resume=True)
+    links.write_bytes(saved)
+    assert annotate(cfg, resume=True)["counts"]["pairs"] == 120
+
+
+def test_a_part_clears_only_its_own_temporaries(tmp_path: Path, kb_dir: Path) -> None:
+    annotate(config(tmp_path, kb_dir, "whole"))
+    priors = str(tmp_path / "whole" / "priors.txt")
+    shards = tmp_path / "split" / "shards"
+    shards.mkdir(parents=True)
+    theirs = [shards / "shard-00001.jsonl.tmp", shards / "shard-00003.stats.json.tmp"]
+    mine = [shards / "shard-00002.jsonl.tmp", shards / "shard-00000.stats.json.tmp"]
+    for path in theirs + mine:
+        path.write_text("in flight\n", encoding="utf-8")
+    annotate(config(tmp_path, kb_dir, "split", num_shards=2, shard_index=0, priors=priors))
+    assert all(p.read_text(encoding="utf-8") == "in flight\n" for p in theirs)
+    assert not any(p.exists() for p in mine)
+
+
+def test_an_unfinished_run_is_refused_for_reading_and_shown_with_a_warning(
+        tmp_path: Path, kb_dir: Path) -> None:
+    annotate(config(tmp_path, kb_dir, "whole"))
+    priors = str(tmp_path / "whole" / "priors.txt")
+    split = tmp_path / "split"
+    annotate(config(tmp_path, kb_dir, "split", num_shards=3, shard_index=1, priors=priors))
+    for read in (iter_records, load_run, read_manifest):
+        with pytest.raises(RunError, match=r"split 3 ways and part\(s\) 0, 2 have not finished"):
+            list(read(split)) if read is iter_records else read(split)
+    result = CliRunner().invoke(app, ["runs", "show", str(split)])
+    assert result.exit_code == 0, result.output
+    assert "unfinished: part(s) 0 of 3, 2 of 3" in " ".join(result.output.split())
+    result = CliRunner().invoke(app, ["runs", "dump", str(split)])
+    assert result.exit_code == 2 and "have not finished" in result.output
+    for k in (0, 2):
+        annotate(config(tmp_path, kb_dir, "split", num_shards=3, shard_index=k, priors=priors))
+    assert len(records(split)) == 240 and read_manifest(split)["counts"]["pairs"] == 120
+    # a whole run killed before its manifest
+    (tmp_path / "whole" / "manifest.json").unlink()
+    with pytest.raises(RunError, match="has not finished"):
+        records(tmp_path / "whole")

@@ -29,11 +29,13 @@ from xlre.annotate.rundir import (
     LINKS_FILE,
     PRIORS_FILE,
     SHARD_DIR,
+    check_corpus,
     check_resume,
     finished_shards,
     merge_stats,
     part_suffix,
     shard_name,
+    stale_temporaries,
     write_shard,
 )
 from xlre.kb import load_kb
@@ -89,7 +91,13 @@ def _shards(
 def _take(fh: Any, n: int) -> list[str] | None:
     if fh is None:
         return None
-    lines = [fh.readline().rstrip("\n") for _ in range(n)]
+    lines = []
+    for _ in range(n):
+        line = fh.readline()
+        if not line:  # an empty pair's links are "\n"; "" is the end of the file
+            raise RunError(f"{fh.name}: the word links end before the corpus does. Fix: "
+                           "start the run again in a new --out")
+        lines.append(line.rstrip("\n"))
     return lines
 
 
@@ -117,10 +125,12 @@ def annotate(config: AnnotateConfig, resume: bool = False, progress: ProgressFn 
                               fmt=config.corpus_format, skip_bad=config.skip_bad)  # type: ignore[arg-type]
 
     # Stage 1: whole-corpus word links, computed once (eflomal learns from all the text).
-    links_path: Path | None = None
     whole = config.aligner in ("eflomal", "combined") and config.priors is None
-    if whole:
-        links_path = run_dir / LINKS_FILE
+    links_path = run_dir / LINKS_FILE if whole else None
+    t0 = time.perf_counter()
+    check_corpus(run_dir, config, links_path)
+    timings["check_corpus"] = time.perf_counter() - t0
+    if links_path is not None:
         if not links_path.exists():
             t0 = time.perf_counter()
             aligner = make_aligner(config)
@@ -148,7 +158,7 @@ def annotate(config: AnnotateConfig, resume: bool = False, progress: ProgressFn 
     # Stage 2: shards.
     t0 = time.perf_counter()
     done = finished_shards(run_dir) if resume else set()
-    for stale in shard_dir.glob("*.tmp"):
+    for stale in stale_temporaries(shard_dir, config):
         stale.unlink()
     todo = (
         (n, items, lines, str(shard_dir))

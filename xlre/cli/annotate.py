@@ -21,6 +21,7 @@ from xlre.cli.common import (
     SymmetrizeOpt,
     TgtFileOpt,
     app,
+    err_console,
     fail,
     progress_bar,
 )
@@ -118,13 +119,20 @@ def runs_show_cmd(
     run_dir: Annotated[Path, typer.Argument(help="An annotation run directory.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False,
 ) -> None:
-    """Counts per relation and language, and drop reasons."""
+    """Counts per relation and language, and drop reasons (of the finished parts only,
+    with a warning, while a split run is unfinished)."""
     from xlre.annotate import RunError, read_manifest
 
     try:
-        manifest = read_manifest(run_dir)
+        manifest = read_manifest(run_dir, allow_unfinished=True)
     except (RunError, OSError) as err:
         raise fail(str(err)) from None
+    if manifest.get("unfinished_parts"):
+        err_console.print(
+            f"[bold yellow]warning:[/] {run_dir} is unfinished: part(s) "
+            f"{', '.join(manifest['unfinished_parts'])} have no manifest yet. The counts are "
+            "of the finished parts only, and xlre train refuses the run until every part "
+            "finishes.", highlight=False, soft_wrap=True)
     if as_json:
         sys.stdout.write(json.dumps(manifest["counts"], indent=2) + "\n")
         return
