@@ -74,6 +74,9 @@ class Evidence:
     lang: str
     model: str
     sentence_start: int = 0  # offset of the sentence in the document
+    #: Documents that say the same thing (a sentence and its translation: one source
+    #: pair) share a group; aggregation counts a group as one piece of evidence.
+    group: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +89,8 @@ class Triple:
          "relation": "P17", "relation_label": "country",
          "object": {...}, "score": 0.97, "lang": "en", "doc_id": "d1",
          "sentence": "...", "sentence_start": 0, "model": "models/demo"}
+
+    plus ``"group"`` when the document had one (:class:`Evidence`).
     """
 
     subject: Argument
@@ -96,7 +101,7 @@ class Triple:
     relation_label: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "subject": self.subject.to_json(),
             "relation": self.relation,
             "relation_label": self.relation_label,
@@ -108,6 +113,9 @@ class Triple:
             "sentence_start": self.evidence.sentence_start,
             "model": self.evidence.model,
         }
+        if self.evidence.group is not None:
+            out["group"] = self.evidence.group
+        return out
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> Triple:
@@ -119,6 +127,7 @@ class Triple:
             score=float(obj["score"]),
             evidence=Evidence(doc_id=str(obj["doc_id"]), sentence=obj["sentence"],
                               lang=obj["lang"], model=obj["model"],
-                              sentence_start=int(obj.get("sentence_start", 0))),
+                              sentence_start=int(obj.get("sentence_start", 0)),
+                              group=None if obj.get("group") is None else str(obj["group"])),
             relation_label=obj.get("relation_label"),
         )

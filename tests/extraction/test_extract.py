@@ -186,6 +186,14 @@ def test_cli_text_jsonl_stdin_and_out(model_dir, tmp_path):
                         input=json.dumps({"id": "s", "text": PAIRS[2][1][0], "lang": "en"}) + "\n")
     assert res.exit_code == 0, res.output
     assert '"doc_id": "s"' in res.stdout
+    # a source pair's two sides share a group, which their triples carry to the graph
+    jsonl.write_text("".join(json.dumps({"id": f"p1:{lang}", "text": PAIRS[1][1][k], "lang": lang,
+                                         "group": "p1"}) + "\n"
+                             for k, lang in enumerate(("en", "fr"))))
+    res = runner.invoke(app, ["extract", "--model", str(model_dir), str(jsonl), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    got = [json.loads(x) for x in out.read_text().splitlines()]
+    assert sorted((x["doc_id"], x["group"]) for x in got) == [("p1:en", "p1"), ("p1:fr", "p1")]
 
 
 @pytest.mark.parametrize(("content", "reason", "message"), [
@@ -195,6 +203,7 @@ def test_cli_text_jsonl_stdin_and_out(model_dir, tmp_path):
     ('{"id": 1, "text": "ok", "lang": "qqq"}\n', "unknown_language",
      "docs.jsonl:1: unknown language code 'qqq'"),
     ('{"id": 1, "text": "' + "x" * 50 + '"}\n', "too_long", "docs.jsonl:1: 50 characters"),
+    ('{"id": 1, "text": "ok", "group": [1]}\n', "bad_group", 'docs.jsonl:1: "group" is [1]'),
 ])
 def test_bad_input_is_named_or_counted(model_dir, tmp_path, monkeypatch, content, reason,
                                        message):

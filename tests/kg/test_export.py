@@ -227,3 +227,70 @@ def test_cli_export_and_kg(triples_file, tmp_path):
                               f"SELECT ?o WHERE {{ <{WD}Q456> <{WDT}P17> ?o }}"])
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout) == {"variables": ["o"], "rows": [[WD + "Q142"]]}
+
+
+def _query_confidences(store):
+    result = query_store(store, f"""
+        PREFIX rdf: <http://www.w3.org/1999/02/22-rdf-syntax-ns#>
+        PREFIX x: <{XLRE}>
+        SELECT ?st ?c ?n WHERE {{ ?st rdf:predicate <{WDT}P17> ; x:confidence ?c ;
+                                     x:evidenceCount ?n }}""")
+    return result["rows"]
+
+
+def test_a_second_load_into_a_store_is_refused_or_replaces_it(triples_file, tmp_path):
+    store = tmp_path / "store"
+    load_store([triples_file], store, base_iri="https://kg.test/")
+    size = len(query_store(store, "SELECT * WHERE { ?s ?p ?o }")["rows"])
+    batch2 = tmp_path / "batch2.jsonl"
+    batch2.write_text(json.dumps(_t("Lyon", "Q456", "P17", "France", "Q142", 0.5, "d9", "en")
+                                 .to_json()) + "\n", encoding="utf-8")
+    with pytest.raises(StoreError, match=r"already holds \d+ triples.*--replace"):
+        load_store([batch2], store, base_iri="https://kg.test/")
+    assert len(query_store(store, "SELECT * WHERE { ?s ?p ?o }")["rows"]) == size
+    # replace with both batches: one confidence, one evidence list, recomputed over all 4
+    summary = load_store([triples_file, batch2], store, base_iri="https://kg.test/",
+                         replace=True)
+    assert summary["quads_replaced"] == size
+    (row,) = _query_confidences(store)
+    assert float(row[1]) == pytest.approx(1 - 0.4 * 0.5 * 0.2 * 0.5) and row[2] == "4"
+    evidence = query_store(store, f"SELECT ?e WHERE {{ <{row[0]}> <{XLRE}evidence> ?e }}")
+    assert len(evidence["rows"]) == 4
+    res = CliRunner().invoke(app, ["kg", "load", "--triples", str(batch2), "--store", str(store)])
+    assert res.exit_code == 2 and "--replace" in res.output
+    res = CliRunner().invoke(app, ["kg", "load", "--triples", str(batch2), "--store", str(store),
+                                   "--replace", "--base-iri", "https://kg.test/"])
+    assert res.exit_code == 0, res.output
+    (row,) = _query_confidences(store)
+    assert float(row[1]) == pytest.approx(0.5) and row[2] == "1"
+
+
+def test_a_translation_is_not_independent_evidence(tmp_path):
+    """Noisy-or runs over sources: a group (one source pair) or else one sentence."""
+    def fact(score, doc, lang, group=None, sentence=None, start=0):
+        t = _t("Lyon", "Q456", "P17", "France", "Q142", score, doc, lang)
+        ev = t.evidence
+        shift = lambda a: Argument(a.text, a.char_start + start, a.char_end + start,  # noqa: E731
+                                   a.kb_id, a.label)
+        return Triple(shift(t.subject), t.relation, shift(t.object), t.score,
+                      Evidence(ev.doc_id, sentence or ev.sentence, ev.lang, ev.model, start,
+                               group=group))
+
+    triples = [fact(0.6, "en:1", "en", group="pair-1"), fact(0.7, "zh:1", "zh", group="pair-1"),
+               fact(0.5, "en:2", "en", group="pair-2"),
+               # one document, two sentences: two sources
+               fact(0.2, "d3", "en", sentence="Lyon is in France."),
+               fact(0.2, "d3", "en", sentence="Lyon, France, again.", start=19)]
+    path = tmp_path / "t.jsonl"
+    path.write_text("".join(json.dumps(t.to_json()) + "\n" for t in triples), encoding="utf-8")
+    assert json.loads(path.read_text().splitlines()[0])["group"] == "pair-1"
+    export([path], "nt", tmp_path / "g.nt", base_iri="https://kg.test/")
+    g = rdflib.Graph().parse(tmp_path / "g.nt", format="nt")
+    stmt = next(g.subjects(rdflib.RDF.predicate, rdflib.URIRef(WDT + "P17")))
+    # sources: pair-1 at its best 0.7, pair-2 at 0.5, two sentences of d3 at 0.2
+    assert float(g.value(stmt, rdflib.URIRef(XLRE + "confidence"))) == pytest.approx(
+        1 - 0.3 * 0.5 * 0.8 * 0.8)
+    assert int(g.value(stmt, rdflib.URIRef(XLRE + "evidenceCount"))) == 5
+    assert int(g.value(stmt, rdflib.URIRef(XLRE + "sourceCount"))) == 4
+    groups = {str(o) for o in g.objects(None, rdflib.URIRef(XLRE + "group"))}
+    assert groups == {"pair-1", "pair-2"}

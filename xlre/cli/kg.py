@@ -47,15 +47,17 @@ def kg_load_cmd(
     base_iri: Annotated[str, typer.Option(help="Namespace for ids that are not Wikidata ids.")] = "https://xlre.example.org/",
     kb: Annotated[Path | None, typer.Option(help="KB directory: labels from it.")] = None,
     skip_bad: Annotated[bool, typer.Option(help="Skip bad lines (counted by reason).")] = False,
+    replace: Annotated[bool, typer.Option(help="Replace the graph of a store that already holds one (a store holds one load's graph).")] = False,
 ) -> None:
-    """Aggregate triples and load them into a persistent store."""
+    """Aggregate triples and load them into a persistent store (a new or empty one, or
+    with --replace one whose graph they replace)."""
     from xlre.kb import KBError
     from xlre.kg import ExportError, StoreError, load_store
 
     try:
         with progress_bar(None, {"triples": "triples read"}) as update:
             summary = load_store(triples, store, base_iri, kb, skip_bad,
-                                 progress=lambda n: update("triples", n))
+                                 progress=lambda n: update("triples", n), replace=replace)
     except (ExportError, StoreError, KBError, OSError) as err:
         raise fail(str(err)) from None
     err_console.print_json(json.dumps(summary))

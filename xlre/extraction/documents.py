@@ -2,7 +2,8 @@
 
 A text file holds one document a line (id ``PATH:LINE``, the path as given, so ids are
 unique across files; ``stdin:LINE`` on standard input); a JSONL file one
-``{"id", "text", "lang"}`` object a line. Bad lines stop with ``FILE:LINE`` and the
+``{"id", "text", "lang", "group"}`` object a line (``group`` optional: documents that
+translate one another share it, and the graph counts them as one piece of evidence). Bad lines stop with ``FILE:LINE`` and the
 fix, or with ``skip_bad`` are counted by reason. Languages are BCP 47 tags, normalised to
 their base code (:func:`alignment.languages.normalize_lang`: ``zh-Hans``, ``zh_TW``,
 ``cmn`` -> ``zh``; ``EN``, ``en-US`` -> ``en``); ``und`` and a missing one mean unknown,
@@ -40,6 +41,9 @@ class Document:
     text: str
     lang: str | None = None
     detected: bool = False
+    #: Documents sharing a group (a sentence and its translations) count as one piece of
+    #: evidence when triples are aggregated (:mod:`xlre.kg.aggregate`).
+    group: str | None = None
 
 
 def document_lang(lang: str | None) -> str | None:
@@ -165,7 +169,7 @@ def read_documents(
                     bad(name, line_no, "empty_line", "the line is empty",
                         "remove empty lines; every line is one document")
                     continue
-                doc_id, text, doc_lang = f"{stem}:{line_no}", line, lang
+                doc_id, text, doc_lang, group = f"{stem}:{line_no}", line, lang, None
                 if mode == "jsonl":
                     try:
                         obj = json.loads(line)
@@ -184,6 +188,13 @@ def read_documents(
                             "remove documents with no text")
                         continue
                     doc_id = str(obj["id"]) if obj.get("id") is not None else doc_id
+                    if obj.get("group") is not None:
+                        if not isinstance(obj["group"], (str, int)) or isinstance(obj["group"], bool):
+                            bad(name, line_no, "bad_group", f'"group" is {obj["group"]!r}',
+                                'give "group" as a string (or integer) shared by the documents '
+                                "that translate one another, or leave it out")
+                            continue
+                        group = str(obj["group"])
                     if obj.get("lang"):
                         try:
                             doc_lang = document_lang(str(obj["lang"])) or lang
@@ -202,7 +213,7 @@ def read_documents(
                         f"limit of {MAX_CHARS:,}", "split the document into several lines")
                     continue
                 report.documents += 1
-                yield Document(doc_id, text, doc_lang)
+                yield Document(doc_id, text, doc_lang, group=group)
         finally:
             if path != "-":
                 fh.close()

@@ -394,7 +394,7 @@ class Extractor:
 
     def _triples(self, s: _Sentence, doc: Document,
                  scored: dict[tuple[int, int], list[float]]) -> Iterator[Triple]:
-        evidence = Evidence(doc.doc_id, s.tok.text, s.lang, self.model_id, s.start)
+        evidence = Evidence(doc.doc_id, s.tok.text, s.lang, self.model_id, s.start, doc.group)
         args = []
         for i, (a, b, typ) in enumerate(s.entities):
             cs, ce = s.tok.char_starts[a], s.tok.char_ends[b - 1]

@@ -137,4 +137,4 @@ class DocumentLanguages:
                     ", ".join(self.report.trained_on), lang)
         if lang == doc.lang and detected == doc.detected:
             return doc
-        return Document(doc.doc_id, doc.text, lang, detected)
+        return Document(doc.doc_id, doc.text, lang, detected, doc.group)

@@ -7,9 +7,14 @@ bounded memory.
 **Aggregation.** The same (subject, relation, object) read in many sentences, in any
 language, becomes one edge with its evidence count, every piece of evidence (document,
 sentence, language, model, score, character offsets) and a combined confidence by
-**noisy-or**, ``1 - prod(1 - score_i)``: each sentence is taken as independent evidence,
-so a fact read three times at 0.6 gets 0.936. The same reading given twice (same
-document, offsets and model: a file passed twice, say) counts once. A node is its KB id when the argument has
+**noisy-or** over independent sources, ``1 - prod(1 - score_i)``, where ``score_i`` is a
+source's best score for the fact. A source is one sentence of one document, or, when
+documents carry a ``group`` (a sentence and its translations: one source pair of a
+parallel corpus), the whole group: a translation restates its original and adds no
+independent evidence. So a fact read in three unrelated sentences at 0.6 gets 0.936, and
+read at 0.6 in an English sentence and at 0.7 in its Chinese translation (one group)
+gets 0.7. The same reading given twice (same document, offsets and model: a file passed
+twice, say) counts once. A node is its KB id when the argument has
 one, else its normalised surface text (NFC, casefolded, whitespace collapsed) with its
 entity type; its label in each language is the surface form most often seen in that
 language, or the KB's first alias when a KB is given. Grouping happens in a temporary
@@ -90,6 +95,13 @@ class EvidenceRow:
     subject_end: int
     object_start: int
     object_end: int
+    group: str | None = None
+
+    @property
+    def source(self) -> tuple[str, ...]:
+        """The independent source this reading belongs to (see the module docstring)."""
+        return ("group", self.group) if self.group is not None else ("sentence", self.doc_id,
+                                                                         self.sentence)
 
 
 @dataclass(frozen=True)
@@ -104,6 +116,11 @@ class Edge:
     @property
     def count(self) -> int:
         return len(self.evidence)
+
+    @property
+    def sources(self) -> int:
+        """Independent sources among the evidence (what the confidence combines)."""
+        return len({ev.source for ev in self.evidence})
 
 
 class Graph:
@@ -120,7 +137,7 @@ class Graph:
         self.db.executescript("""
             PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA temp_store = FILE;
             CREATE TABLE evidence (s TEXT, r TEXT, o TEXT, score REAL, doc TEXT, sentence TEXT,
-                lang TEXT, model TEXT, ss INT, se INT, os INT, oe INT);
+                lang TEXT, model TEXT, ss INT, se INT, os INT, oe INT, grp TEXT);
             CREATE TABLE surface (key TEXT, kb_id TEXT, type TEXT, lang TEXT, text TEXT,
                 n INT, PRIMARY KEY (key, lang, text));
             CREATE TABLE rel_label (r TEXT, lang TEXT, label TEXT, PRIMARY KEY (r, lang));
@@ -135,7 +152,7 @@ class Graph:
         ev = t.evidence
         self._pending.append((s, t.relation, o, t.score, ev.doc_id, ev.sentence, ev.lang,
                               ev.model, t.subject.char_start, t.subject.char_end,
-                              t.object.char_start, t.object.char_end))
+                              t.object.char_start, t.object.char_end, ev.group))
         for key, arg in ((s, t.subject), (o, t.object)):
             self._surfaces.append((key, arg.kb_id, arg.label, ev.lang, arg.text))
         if t.relation_label:
@@ -145,7 +162,7 @@ class Graph:
 
     def flush(self) -> None:
         with self.db:
-            self.db.executemany("INSERT INTO evidence VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            self.db.executemany("INSERT INTO evidence VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                                 self._pending)
             self.db.executemany(
                 "INSERT INTO surface VALUES (?,?,?,?,?,1) ON CONFLICT (key, lang, text) "
@@ -206,7 +223,7 @@ class Graph:
         self.flush()
         names = self.relation_labels()
         rows = self.db.execute(
-            "SELECT s, r, o, score, doc, sentence, lang, model, ss, se, os, oe FROM evidence "
+            "SELECT s, r, o, score, doc, sentence, lang, model, ss, se, os, oe, grp FROM evidence "
             "ORDER BY s, r, o, doc, ss, se, os, oe, model, score DESC")
         self.duplicate_evidence = 0
         for (s, r, o), group in itertools.groupby(rows, key=lambda x: x[:3]):
@@ -218,11 +235,16 @@ class Graph:
                     self.duplicate_evidence += 1
                     continue
                 last = mention
-                kept.append(EvidenceRow(g[4], g[5], g[6], g[7], g[3], g[8], g[9], g[10], g[11]))
+                kept.append(EvidenceRow(g[4], g[5], g[6], g[7], g[3], g[8], g[9], g[10], g[11],
+                                        g[12]))
             evidence = tuple(kept)
-            keep = 1.0
+            best: dict[tuple[str, ...], float] = {}
             for ev in evidence:
-                keep *= 1.0 - min(max(ev.score, 0.0), 1.0)
+                score = min(max(ev.score, 0.0), 1.0)
+                best[ev.source] = max(best.get(ev.source, 0.0), score)
+            keep = 1.0
+            for score in best.values():
+                keep *= 1.0 - score
             yield Edge(s, r, o, 1.0 - keep, evidence, names.get(r, {}))
 
     def close(self) -> None:

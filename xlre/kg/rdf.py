@@ -79,8 +79,9 @@ def rdf_triples(graph: Graph) -> Iterator[ox.Triple]:
     entity_type, kb_id = _iri(x + "entityType"), _iri(x + "kbId")
     confidence, evidence_count, evidence = (_iri(x + "confidence"), _iri(x + "evidenceCount"),
                                             _iri(x + "evidence"))
-    doc_id, sentence, lang_p, model, score = (_iri(x + n) for n in
-                                              ("docId", "sentence", "lang", "model", "score"))
+    source_count = _iri(x + "sourceCount")
+    doc_id, sentence, lang_p, model, score, group = (
+        _iri(x + n) for n in ("docId", "sentence", "lang", "model", "score", "group"))
     offsets = [_iri(x + n) for n in ("subjectStart", "subjectEnd", "objectStart", "objectEnd")]
     for node in graph.nodes():
         s = _iri(node.iri)
@@ -107,6 +108,7 @@ def rdf_triples(graph: Graph) -> Iterator[ox.Triple]:
         yield triple(st, rdf_o, o)
         yield triple(st, confidence, _lit(repr(round(edge.confidence, 6)), dtype=double))
         yield triple(st, evidence_count, _lit(str(edge.count), dtype=integer))
+        yield triple(st, source_count, _lit(str(edge.sources), dtype=integer))
         for j, ev in enumerate(edge.evidence):
             e = _iri(f"{st_iri}/evidence/{j}")
             yield triple(st, evidence, e)
@@ -114,6 +116,8 @@ def rdf_triples(graph: Graph) -> Iterator[ox.Triple]:
             yield triple(e, sentence, _lit(ev.sentence, lang=_language(ev.lang)))
             yield triple(e, lang_p, _lit(ev.lang))
             yield triple(e, model, _lit(ev.model))
+            if ev.group is not None:
+                yield triple(e, group, _lit(ev.group))
             yield triple(e, score, _lit(repr(round(ev.score, 6)), dtype=double))
             for name, value in zip(offsets, (ev.subject_start, ev.subject_end, ev.object_start,
                                              ev.object_end), strict=True):

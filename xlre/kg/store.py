@@ -3,6 +3,13 @@
 ``load_store`` aggregates triples exactly as the N-Triples export does
 (:mod:`xlre.kg.export`: one edge per fact, reified confidence and evidence) and bulk-loads
 them into a store directory; ``query_store`` runs SPARQL on it.
+
+**A store holds the graph of one load.** Statement and evidence IRIs are deterministic and
+a statement's confidence combines all of its evidence, so adding a second batch on top
+would give statements two confidences and two evidence lists numbered alike. Loading
+into a store that holds triples is therefore refused, unless ``replace``: then the new
+graph is built and checked first, and only then replaces the store's content. To grow a
+graph, load every batch at once (``--triples`` repeats, or a directory of parts).
 """
 
 from __future__ import annotations
@@ -27,22 +34,53 @@ class StoreError(ValueError):
     """The store cannot be opened or the query cannot run; the message says why."""
 
 
+def _quads_in(store_dir: Path) -> int:
+    if not store_dir.exists():
+        return 0
+    if not store_dir.is_dir():
+        raise StoreError(f"{store_dir}: is a file, not a store directory. Fix: give a "
+                         "directory path for --store")
+    if not any(store_dir.iterdir()):
+        return 0
+    try:
+        store = ox.Store.read_only(str(store_dir))
+    except OSError as exc:
+        raise StoreError(f"{store_dir}: not a store xlre can open ({exc}). Fix: give an "
+                         "empty or new directory for --store") from None
+    try:
+        return len(store)
+    finally:
+        del store
+
+
 def load_store(paths: Iterable[str | Path], store_dir: str | Path,
                base_iri: str = DEFAULT_BASE_IRI, kb: Any = None, skip_bad: bool = False,
-               progress: Any = None) -> dict[str, Any]:
-    """Add the triples in ``paths`` to the store in ``store_dir`` (created if needed)."""
+               progress: Any = None, replace: bool = False) -> dict[str, Any]:
+    """Load the graph of the triples in ``paths`` into the store in ``store_dir``
+    (created if needed). A store that already holds triples is refused unless
+    ``replace``, which swaps its content for the new graph (module docstring)."""
     start = time.perf_counter()
+    store_dir = Path(store_dir)
+    before = _quads_in(store_dir)
+    if before and not replace:
+        raise StoreError(
+            f"{store_dir}: the store already holds {before} triples, and a second load "
+            "would double statements' confidence and evidence. Fix: pass --replace to "
+            "replace its graph (give every batch's triples at once), or load into a new "
+            "--store")
     with tempfile.TemporaryDirectory(prefix="xlre-store-") as tmp:
         nt = Path(tmp) / "graph.nt"
         counts = export(paths, "nt", nt, base_iri, kb, skip_bad, progress)
         store = ox.Store(str(store_dir))
         try:
+            if before:
+                store.clear()
             store.bulk_load(path=str(nt), format=ox.RdfFormat.N_TRIPLES)
             store.flush()
             size = len(store)
         finally:
             del store
-    counts.update({"store": str(store_dir), "quads_in_store": size,
+    counts.update({"store": str(store_dir), "quads_in_store": size, "quads_replaced": before,
                    "seconds": round(time.perf_counter() - start, 2)})
     counts.pop("out", None)
     counts.pop("format", None)
