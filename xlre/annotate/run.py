@@ -130,16 +130,15 @@ def annotate(config: AnnotateConfig, resume: bool = False, progress: ProgressFn 
     t0 = time.perf_counter()
     check_corpus(run_dir, config, links_path)
     timings["check_corpus"] = time.perf_counter() - t0
-    if links_path is not None:
-        if not links_path.exists():
-            t0 = time.perf_counter()
-            aligner = make_aligner(config)
-            extras = [ParallelCorpus(p, config.src_lang, config.tgt_lang, tgt_path=t, skip_bad=config.skip_bad)
-                      for p, t in map(parse_corpus_spec, config.extra_corpora)]
-            align_corpus(corpus(), aligner, links_path, annotator.src_tok, annotator.tgt_tok,
-                         extra_corpora=extras, progress=progress)
-            aligner.save_priors(run_dir / PRIORS_FILE)  # type: ignore[attr-defined]
-            timings["align_corpus"] = time.perf_counter() - t0
+    if links_path is not None and not links_path.exists():
+        t0 = time.perf_counter()
+        aligner = make_aligner(config)
+        extras = [ParallelCorpus(p, config.src_lang, config.tgt_lang, tgt_path=t, skip_bad=config.skip_bad)
+                  for p, t in map(parse_corpus_spec, config.extra_corpora)]
+        align_corpus(corpus(), aligner, links_path, annotator.src_tok, annotator.tgt_tok,
+                     extra_corpora=extras, progress=progress)
+        aligner.save_priors(run_dir / PRIORS_FILE)  # type: ignore[attr-defined]
+        timings["align_corpus"] = time.perf_counter() - t0
 
     # Stage 1b: how the source side writes the gazetteer's one-word aliases, counted once
     # and kept, so a resumed run and every worker judge common words alike (xlre.kb.casing).
