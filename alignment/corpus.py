@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Literal
 
-from alignment.errors import CorpusError
+from alignment.errors import CorpusError, SettingError
 from alignment.records import SentencePair
 
 logger = logging.getLogger(__name__)
@@ -134,7 +134,7 @@ class ParallelCorpus:
         pretokenized: bool = False,
     ) -> None:
         if fmt not in FORMATS:
-            raise ValueError(f"unknown corpus format {fmt!r}; choose one of {', '.join(FORMATS)}")
+            raise SettingError(f"unknown corpus format {fmt!r}; choose one of {', '.join(FORMATS)}")
         self.path = Path(path)
         self.tgt_path = Path(tgt_path) if tgt_path is not None else None
         self.src_lang = src_lang

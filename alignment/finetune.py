@@ -46,6 +46,7 @@ from alignment.aligners.neural import (
     family_defaults,
 )
 from alignment.aligners.similarity import SOFTMAX_THRESHOLD
+from alignment.errors import SettingError
 
 logger = logging.getLogger(__name__)
 
@@ -75,13 +76,13 @@ class TuneConfig:
 
     def validate(self) -> None:
         if self.guide not in GUIDES:
-            raise ValueError(f"unknown guide {self.guide!r}; choose {' or '.join(GUIDES)}")
+            raise SettingError(f"unknown guide {self.guide!r}; choose {' or '.join(GUIDES)}")
         if self.epochs < 1 or self.batch_size < 1 or self.max_subwords < 1:
-            raise ValueError("epochs, batch_size and max_subwords must be at least 1")
+            raise SettingError("epochs, batch_size and max_subwords must be at least 1")
         if not 0.0 < self.lr < 1.0:
-            raise ValueError(f"lr must be in (0, 1), got {self.lr}")
+            raise SettingError(f"lr must be in (0, 1), got {self.lr}")
         if not 0.0 < self.threshold < 1.0:
-            raise ValueError(f"threshold must be in (0, 1), got {self.threshold}")
+            raise SettingError(f"threshold must be in (0, 1), got {self.threshold}")
 
 
 @dataclass
@@ -184,7 +185,7 @@ def fine_tune(
     n_layers = int(encoder.config.num_hidden_layers)
     layer = family_defaults(encoder.config)["layer"] if config.layer is None else config.layer
     if not 1 <= layer <= n_layers:
-        raise ValueError(f"layer {layer} is out of range for {model!r}: choose 1 to {n_layers}")
+        raise SettingError(f"layer {layer} is out of range for {model!r}: choose 1 to {n_layers}")
     prefix, suffix = _special_tokens(tokenizer, model)
     pad = _pad_id(tokenizer, encoder)
     unk = tokenizer.unk_token_id
@@ -211,7 +212,7 @@ def fine_tune(
             continue
         examples.append((si, ti))
     if not examples:
-        raise ValueError("no sentence pair to train on (all empty or over max_subwords)")
+        raise SettingError("no sentence pair to train on (all empty or over max_subwords)")
     summary.trained_pairs = len(examples)
 
     cut = _Encoder(encoder, layer)

@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from functools import cache
 from typing import TypeVar
 
+from alignment.errors import UserError
+
 V = TypeVar("V")
 
 UNDETERMINED = "und"
@@ -44,7 +46,7 @@ _SPACY_CODES = {"fil": "tl", "no": "nb"}
 _KEEP_AS_IS = frozenset({"kmr"})
 
 
-class LanguageError(ValueError):
+class LanguageError(UserError, ValueError):
     """A language tag is not one; the message names the tag and the fix."""
 
 

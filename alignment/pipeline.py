@@ -16,7 +16,7 @@ from pathlib import Path
 
 from alignment.aligners.base import WordAligner
 from alignment.corpus import BadLine, ParallelCorpus
-from alignment.errors import CorpusError
+from alignment.errors import CorpusError, SettingError
 from alignment.records import Links, SentencePair, TokenizedText
 from alignment.tokenize import Tokenizer
 
@@ -125,7 +125,7 @@ def add_extra_corpora(
     """
     add = getattr(aligner, "add_training_text", None)
     if add is None:
-        raise ValueError(
+        raise SettingError(
             f"the {aligner.name} aligner does not train on text, so extra corpora do not "
             "apply to it; drop --extra-corpus or use --aligner eflomal"
         )

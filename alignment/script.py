@@ -34,6 +34,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from functools import cache
 
+from alignment.errors import SettingError, UserError
 from alignment.records import TokenizedText
 from alignment.tokenize import Tokenizer
 
@@ -51,7 +52,7 @@ _HAN_RANGES: tuple[tuple[int, int], ...] = (
 _HAN = re.compile("[" + "".join(f"{chr(a)}-{chr(b)}" for a, b in _HAN_RANGES) + "]")
 
 
-class ScriptFoldError(ImportError):
+class ScriptFoldError(UserError, ImportError):
     """Folding needs OpenCC, which is not installed; the message says how to get it."""
 
 
@@ -114,7 +115,7 @@ def fold_tokenized(tok: TokenizedText) -> TokenizedText:
 def check_policy(policy: str) -> str:
     """``policy`` if it is one of :data:`SCRIPT_POLICIES`, else a ValueError."""
     if policy not in SCRIPT_POLICIES:
-        raise ValueError(f"unknown Chinese script policy {policy!r}; choose "
+        raise SettingError(f"unknown Chinese script policy {policy!r}; choose "
                          f"{' or '.join(SCRIPT_POLICIES)}")
     return policy
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from alignment.errors import SettingError
+
 SYMMETRIZATIONS: tuple[str, ...] = (
     "intersect",
     "union",
@@ -33,7 +35,7 @@ Pair = tuple[int, int]
 def symmetrize(forward: Iterable[Pair], reverse: Iterable[Pair], method: str) -> set[Pair]:
     """Combine two directional alignments with ``method`` (see module docstring)."""
     if method not in SYMMETRIZATIONS:
-        raise ValueError(
+        raise SettingError(
             f"unknown symmetrization {method!r}; choose one of {', '.join(SYMMETRIZATIONS)}"
         )
     fwd, rev = set(forward), set(reverse)

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator
 from functools import cache
 from typing import Any
 
+from alignment.errors import UserError
 from alignment.languages import LanguageError, normalize_lang
 from alignment.records import TokenizedText
 
@@ -29,7 +30,7 @@ _SPACY_CONFIG: dict[str, dict[str, Any]] = {
 _EXTRA_PACKAGES = {"zh": "jieba", "ja": "sudachipy and sudachidict_core"}
 
 
-class TokenizerError(ValueError):
+class TokenizerError(UserError, ValueError):
     """A language has no tokenizer here; the message says what to install or pass."""
 
 

@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from alignment.errors import UserError
 from xlre.annotate import AnnotateConfig, annotate, iter_records
 from xlre.evaluation import score_triples
 from xlre.extraction import Extractor, read_documents
@@ -55,7 +56,7 @@ QUICK_OVERRIDES = ["train.epochs=10", "train.batch_size=8", "train.early_stoppin
                    "train.learning_rate=3e-3", "train.head_learning_rate=3e-3"]
 
 
-class DemoError(RuntimeError):
+class DemoError(UserError, RuntimeError):
     """The demo cannot run; the message says why."""
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from alignment.aligners.base import AlignerError, WordAligner
+from alignment.errors import SettingError
 
 ALIGNERS: tuple[str, ...] = ("eflomal", "simalign", "combined")
 
@@ -34,7 +35,7 @@ def get_aligner(name: str, **options: Any) -> WordAligner:
         return CombinedAligner(EflomalAligner(**options.get("eflomal", {})),
                                NeuralAligner(**options.get("neural", {})),
                                confident=options.get("confident", 0.8))
-    raise ValueError(f"unknown aligner {name!r}; choose one of {', '.join(ALIGNERS)}")
+    raise SettingError(f"unknown aligner {name!r}; choose one of {', '.join(ALIGNERS)}")
 
 
 def build_aligner(
@@ -71,7 +72,7 @@ def build_aligner(
     if name == "combined":
         return get_aligner("combined", eflomal=eflomal, neural={**neural, "token_level": "word"},
                            confident=confident)
-    raise ValueError(f"unknown aligner {name!r}; choose one of {', '.join(ALIGNERS)}")
+    raise SettingError(f"unknown aligner {name!r}; choose one of {', '.join(ALIGNERS)}")
 
 
 __all__ = ["ALIGNERS", "AlignerError", "WordAligner", "build_aligner", "get_aligner"]

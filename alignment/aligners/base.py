@@ -5,10 +5,11 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
+from alignment.errors import UserError
 from alignment.records import Links
 
 
-class AlignerError(RuntimeError):
+class AlignerError(UserError, RuntimeError):
     """An aligner could not align its input; the message says why and what to do."""
 
 

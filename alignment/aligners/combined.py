@@ -23,6 +23,7 @@ from pathlib import Path
 from alignment.aligners.base import WordAligner
 from alignment.aligners.eflomal import EflomalAligner
 from alignment.aligners.neural import NeuralAligner
+from alignment.errors import SettingError
 from alignment.records import Links
 
 
@@ -34,7 +35,7 @@ class CombinedAligner(WordAligner):
     def __init__(self, eflomal: EflomalAligner, neural: NeuralAligner,
                  confident: float = 0.8, batch_size: int = 256) -> None:
         if not 0 <= confident <= 1:
-            raise ValueError(f"confident must lie in [0, 1], got {confident}")
+            raise SettingError(f"confident must lie in [0, 1], got {confident}")
         self.eflomal = eflomal
         self.neural = neural
         self.confident = confident

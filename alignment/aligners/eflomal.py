@@ -36,7 +36,7 @@ from pathlib import Path
 
 from alignment.aligners.base import AlignerError, WordAligner
 from alignment.corpus import count_lines
-from alignment.errors import CorpusError
+from alignment.errors import CorpusError, SettingError
 from alignment.records import Links
 from alignment.script import ScriptFoldError, fold_script
 from alignment.symmetrize import SYMMETRIZATIONS, symmetrize
@@ -119,7 +119,7 @@ class EflomalAligner(WordAligner):
         fold_scripts: bool = True,
     ) -> None:
         if symmetrize_method not in SYMMETRIZATIONS:
-            raise ValueError(
+            raise SettingError(
                 f"unknown symmetrization {symmetrize_method!r}; "
                 f"choose one of {', '.join(SYMMETRIZATIONS)}"
             )

@@ -78,6 +78,7 @@ from alignment.aligners.similarity import (
     softmax_scores,
     window_starts,
 )
+from alignment.errors import SettingError
 from alignment.records import Link, Links
 
 logger = logging.getLogger(__name__)
@@ -173,24 +174,24 @@ class NeuralAligner(WordAligner):
         threshold: float = SOFTMAX_THRESHOLD,
     ) -> None:
         if method not in METHODS:
-            raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+            raise SettingError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
         if not 0.0 < threshold < 1.0:
-            raise ValueError(f"threshold must be in (0, 1), got {threshold!r}")
+            raise SettingError(f"threshold must be in (0, 1), got {threshold!r}")
         self.threshold = threshold
         if token_level is not None and token_level not in TOKEN_LEVELS:
-            raise ValueError(
+            raise SettingError(
                 f"unknown token_level {token_level!r}; choose one of {', '.join(TOKEN_LEVELS)}"
             )
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+            raise SettingError(f"batch_size must be a positive integer, got {batch_size!r}")
         if layer is not None and (isinstance(layer, bool) or not isinstance(layer, int)):
-            raise ValueError(f"layer must be an integer, got {layer!r}")
+            raise SettingError(f"layer must be an integer, got {layer!r}")
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         try:
             self._device = torch.device(device)
         except (RuntimeError, TypeError) as err:
-            raise ValueError(
+            raise SettingError(
                 f"unknown device {device!r}; use 'cpu', 'cuda', 'cuda:N' or 'mps'"
             ) from err
 
@@ -210,7 +211,7 @@ class NeuralAligner(WordAligner):
         self.token_level = family["token_level"] if token_level is None else token_level
         token_level = self.token_level
         if not 0 <= layer <= n_layers:
-            raise ValueError(
+            raise SettingError(
                 f"layer {layer} is out of range for {self.model_name!r}, which has "
                 f"{n_layers} hidden layers; choose 0 (embeddings) to {n_layers}"
             )
@@ -233,7 +234,7 @@ class NeuralAligner(WordAligner):
         try:
             self._model.to(self._device)
         except (AssertionError, RuntimeError) as err:  # e.g. torch built without CUDA
-            raise ValueError(f"device {device!r} is not usable here: {err}") from err
+            raise SettingError(f"device {device!r} is not usable here: {err}") from err
         self._truncate_layers(n_layers)
         #: Number of linear layers routed through oneDNN (0: torch's default GEMM).
         self.onednn_linears = (

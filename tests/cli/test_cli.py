@@ -91,3 +91,49 @@ def test_align_rejects_bad_options(tmp_path: Path, toy_corpus: Path) -> None:
     assert result.exit_code == 2 and "eflomal (or combined) only" in result.output
     result = runner.invoke(app, [*base, "--tgt-lang", "qq"])
     assert result.exit_code == 2 and "unknown language code" in result.output
+
+
+def test_an_internal_error_is_a_bug_not_a_user_error(tmp_path: Path, monkeypatch) -> None:
+    """A ValueError or KeyError from inside xlre is exit 1: one line that says to rerun
+    with -v, and under -v the traceback; it is never dressed up as bad input (exit 2)."""
+    import alignment.metrics
+
+    (tmp_path / "g").write_text("0-0\n", encoding="utf-8")
+    (tmp_path / "p").write_text("0-0\n", encoding="utf-8")
+    args = ["align-eval", "--gold", str(tmp_path / "g"), "--pred", str(tmp_path / "p")]
+
+    def broken(*_args, **_kwargs):
+        raise ValueError("the scorer is broken")
+
+    monkeypatch.setattr(alignment.metrics, "alignment_error_rate", broken)
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1, result.output
+    assert "unexpected ValueError: the scorer is broken" in result.output
+    assert "rerun with -v" in result.output and "Traceback" not in result.output
+
+    result = runner.invoke(app, ["-v", *args])
+    assert result.exit_code == 1, result.output
+    assert "Traceback" in result.output and "broken" in result.output
+    assert "in broken" in result.output  # the frame that raised is shown
+
+    def missing_key(*_args, **_kwargs):
+        raise KeyError("aer")
+
+    monkeypatch.setattr(alignment.metrics, "alignment_error_rate", missing_key)
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1 and "unexpected KeyError" in result.output
+
+
+def test_file_system_errors_stay_one_line_user_errors(tmp_path: Path, toy_corpus: Path) -> None:
+    base = ["align", "--src-lang", "en", "--tgt-lang", "fr", "--out", str(tmp_path / "o")]
+    result = runner.invoke(app, [*base, "--corpus", str(tmp_path / "absent.tsv")])
+    assert result.exit_code == 2 and "absent.tsv: no such file" in result.output
+    assert "Traceback" not in result.output
+    result = runner.invoke(app, [*base, "--corpus", str(tmp_path)])
+    assert result.exit_code == 2 and "is a directory" in result.output
+    blocker = tmp_path / "file"
+    blocker.write_text("", encoding="utf-8")
+    result = runner.invoke(app, ["align", "--src-lang", "en", "--tgt-lang", "fr", "--corpus", str(toy_corpus),
+                                 "--out", str(blocker / "o")])
+    assert result.exit_code == 2, result.output
+    assert f"{blocker}: File exists" in result.output and "Traceback" not in result.output

@@ -7,6 +7,7 @@ from typing import ClassVar
 
 from alignment.aligners import ALIGNERS, WordAligner, build_aligner
 from alignment.aligners.eflomal import eflomal_parts
+from alignment.errors import UserError
 from alignment.languages import normalize_lang
 from alignment.script import SCRIPT_POLICIES
 from xlre.kb.linker import LINKING_RULES
@@ -14,7 +15,7 @@ from xlre.kb.linker import LINKING_RULES
 ENGINES = ("local", "ray")
 
 
-class RunError(RuntimeError):
+class RunError(UserError, RuntimeError):
     """An annotation run cannot start or go on; the message says why and what to do."""
 
 

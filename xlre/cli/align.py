@@ -61,13 +61,10 @@ def align_cmd(
     --extra-pretokenized corpus is split on whitespace.
     """
     from alignment.aligners import ALIGNERS, build_aligner
-    from alignment.aligners.base import AlignerError
     from alignment.aligners.eflomal import eflomal_parts
     from alignment.corpus import ParallelCorpus, parse_corpus_spec
-    from alignment.errors import CorpusError
     from alignment.pipeline import align_corpus
     from alignment.script import SCRIPT_POLICIES, make_tokenizer
-    from alignment.tokenize import TokenizerError
 
     if aligner not in ALIGNERS:
         raise fail(f"unknown aligner {aligner!r}; choose eflomal, simalign or combined")
@@ -78,37 +75,34 @@ def align_cmd(
         raise fail(f"--samplers must be at least 1, got {samplers}")
     if zh_script not in SCRIPT_POLICIES:
         raise fail(f"unknown --zh-script {zh_script!r}; choose {' or '.join(SCRIPT_POLICIES)}")
-    try:
-        src_tok = make_tokenizer(src_lang, pretokenized, zh_script)
-        tgt_tok = make_tokenizer(tgt_lang, pretokenized, zh_script)
-        reader = ParallelCorpus(corpus, src_lang, tgt_lang, tgt_path=tgt_file, fmt=fmt, skip_bad=skip_bad,  # type: ignore[arg-type]
-                                pretokenized=pretokenized)
-        # --pretokenized is the main corpus's layout only; each extra corpus has its own.
-        extras = []
-        for spec, pretok in [(s, False) for s in extra_corpus or []] + [
-                (s, True) for s in extra_pretokenized or []]:
-            path, tgt_path = parse_corpus_spec(spec)
-            extras.append(ParallelCorpus(path, src_lang, tgt_lang, tgt_path=tgt_path,
-                                         skip_bad=skip_bad, pretokenized=pretok))
-        word_aligner = build_aligner(
-            aligner, symmetrize=symmetrize, priors=priors, stem_prefix=stem_prefix, model=model,
-            layer=layer, method=method, batch_size=batch_size, device=device, confident=confident,
-            threshold=threshold)
-        for part in eflomal_parts(word_aligner):
-            part.fold_scripts = zh_script == "fold"  # its training text (EflomalAligner)
-            part.n_samplers = samplers
-        total = len(reader)
-        with progress_bar(total, {"extra": "reading extra corpora", "tokenize": "tokenizing", "align": f"aligning ({aligner})"}) as update:
-            summary = align_corpus(
-                reader, word_aligner, out, src_tok, tgt_tok,
-                scores_path=scores_out, extra_corpora=extras, progress=update,
-            )
-        if save_priors is not None:
-            if not hasattr(word_aligner, "save_priors"):
-                raise fail("--save-priors applies to --aligner eflomal only")
-            word_aligner.save_priors(save_priors)  # type: ignore[attr-defined]
-    except (CorpusError, TokenizerError, AlignerError, ValueError, OSError) as err:
-        raise fail(str(err)) from None
+    src_tok = make_tokenizer(src_lang, pretokenized, zh_script)
+    tgt_tok = make_tokenizer(tgt_lang, pretokenized, zh_script)
+    reader = ParallelCorpus(corpus, src_lang, tgt_lang, tgt_path=tgt_file, fmt=fmt, skip_bad=skip_bad,  # type: ignore[arg-type]
+                            pretokenized=pretokenized)
+    # --pretokenized is the main corpus's layout only; each extra corpus has its own.
+    extras = []
+    for spec, pretok in [(s, False) for s in extra_corpus or []] + [
+            (s, True) for s in extra_pretokenized or []]:
+        path, tgt_path = parse_corpus_spec(spec)
+        extras.append(ParallelCorpus(path, src_lang, tgt_lang, tgt_path=tgt_path,
+                                     skip_bad=skip_bad, pretokenized=pretok))
+    word_aligner = build_aligner(
+        aligner, symmetrize=symmetrize, priors=priors, stem_prefix=stem_prefix, model=model,
+        layer=layer, method=method, batch_size=batch_size, device=device, confident=confident,
+        threshold=threshold)
+    for part in eflomal_parts(word_aligner):
+        part.fold_scripts = zh_script == "fold"  # its training text (EflomalAligner)
+        part.n_samplers = samplers
+    total = len(reader)
+    with progress_bar(total, {"extra": "reading extra corpora", "tokenize": "tokenizing", "align": f"aligning ({aligner})"}) as update:
+        summary = align_corpus(
+            reader, word_aligner, out, src_tok, tgt_tok,
+            scores_path=scores_out, extra_corpora=extras, progress=update,
+        )
+    if save_priors is not None:
+        if not hasattr(word_aligner, "save_priors"):
+            raise fail("--save-priors applies to --aligner eflomal only")
+        word_aligner.save_priors(save_priors)  # type: ignore[attr-defined]
     report = summary.as_dict()
     report["out"] = str(out)
     if save_priors is not None:
@@ -142,40 +136,34 @@ def align_tune_cmd(
     `xlre align --aligner combined --model OUT --method softmax --threshold 0.1`.
     CPU cost and effect: BENCHMARKS.md.
     """
-    from alignment.aligners.base import AlignerError
     from alignment.corpus import BadLine, ParallelCorpus
-    from alignment.errors import CorpusError
     from alignment.finetune import TuneConfig, fine_tune
     from alignment.script import make_tokenizer
-    from alignment.tokenize import TokenizerError
 
-    try:
-        config = TuneConfig(layer=layer, epochs=epochs, batch_size=batch_size, lr=lr,
-                            guide=guide, threshold=threshold)
-        config.validate()
-        src_tok = make_tokenizer(src_lang, pretokenized, zh_script)
-        tgt_tok = make_tokenizer(tgt_lang, pretokenized, zh_script)
-        reader = ParallelCorpus(corpus, src_lang, tgt_lang, tgt_path=tgt_file, fmt=fmt,  # type: ignore[arg-type]
-                                skip_bad=skip_bad, pretokenized=pretokenized)
-        pairs = []
-        for item in reader:
-            if max_pairs is not None and len(pairs) >= max_pairs:
-                break
-            if not isinstance(item, BadLine):
-                pairs.append(item)
-        stages = {"src": f"tokenizing {src_lang}", "tgt": f"tokenizing {tgt_lang}",
-                  "tune": f"fine-tuning ({epochs} epoch{'s' if epochs > 1 else ''})"}
-        with progress_bar(len(pairs), stages) as update:
-            sides: dict[str, list[tuple[str, ...]]] = {"src": [], "tgt": []}
-            for side, tok in (("src", src_tok), ("tgt", tgt_tok)):
-                texts = (p.src_text if side == "src" else p.tgt_text for p in pairs)
-                for t in tok.pipe(texts):
-                    sides[side].append(t.tokens)
-                    update(side, 1)
-            summary = fine_tune(model, sides["src"], sides["tgt"], out, config,
-                                progress=lambda n: update("tune", n / epochs))
-    except (CorpusError, TokenizerError, AlignerError, ValueError, OSError) as err:
-        raise fail(str(err)) from None
+    config = TuneConfig(layer=layer, epochs=epochs, batch_size=batch_size, lr=lr,
+                        guide=guide, threshold=threshold)
+    config.validate()
+    src_tok = make_tokenizer(src_lang, pretokenized, zh_script)
+    tgt_tok = make_tokenizer(tgt_lang, pretokenized, zh_script)
+    reader = ParallelCorpus(corpus, src_lang, tgt_lang, tgt_path=tgt_file, fmt=fmt,  # type: ignore[arg-type]
+                            skip_bad=skip_bad, pretokenized=pretokenized)
+    pairs = []
+    for item in reader:
+        if max_pairs is not None and len(pairs) >= max_pairs:
+            break
+        if not isinstance(item, BadLine):
+            pairs.append(item)
+    stages = {"src": f"tokenizing {src_lang}", "tgt": f"tokenizing {tgt_lang}",
+              "tune": f"fine-tuning ({epochs} epoch{'s' if epochs > 1 else ''})"}
+    with progress_bar(len(pairs), stages) as update:
+        sides: dict[str, list[tuple[str, ...]]] = {"src": [], "tgt": []}
+        for side, tok in (("src", src_tok), ("tgt", tgt_tok)):
+            texts = (p.src_text if side == "src" else p.tgt_text for p in pairs)
+            for t in tok.pipe(texts):
+                sides[side].append(t.tokens)
+                update(side, 1)
+        summary = fine_tune(model, sides["src"], sides["tgt"], out, config,
+                            progress=lambda n: update("tune", n / epochs))
     report = summary.as_dict() | {"skipped": reader.report.as_dict(), "out": str(out)}
     err_console.print_json(json.dumps(report))
 
@@ -187,24 +175,19 @@ def align_eval_cmd(
     gold_one_indexed: Annotated[bool, typer.Option(help="The gold file counts tokens from 1.")] = False,
 ) -> None:
     """Score predicted links against gold: AER, precision, recall (Och & Ney)."""
-    from alignment.errors import CorpusError
+    from alignment.corpus import count_lines
     from alignment.metrics import alignment_error_rate
     from alignment.pharaoh import read_pharaoh
 
-    try:
-        from alignment.corpus import count_lines
-
-        n_gold, n_pred = count_lines(gold), count_lines(pred)
-        if n_gold != n_pred:
-            raise fail(
-                f"{gold} has {n_gold} lines but {pred} has {n_pred}: the files must have one "
-                "line per sentence pair, in the same order"
-            )
-        scores = alignment_error_rate(
-            read_pharaoh(gold, one_indexed=gold_one_indexed),
-            (g.possible for g in read_pharaoh(pred)),
+    n_gold, n_pred = count_lines(gold), count_lines(pred)
+    if n_gold != n_pred:
+        raise fail(
+            f"{gold} has {n_gold} lines but {pred} has {n_pred}: the files must have one "
+            "line per sentence pair, in the same order"
         )
-    except (CorpusError, OSError) as err:
-        raise fail(str(err)) from None
+    scores = alignment_error_rate(
+        read_pharaoh(gold, one_indexed=gold_one_indexed),
+        (g.possible for g in read_pharaoh(pred)),
+    )
     sys.stdout.write(json.dumps(scores.as_dict()) + "\n")
 

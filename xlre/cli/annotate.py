@@ -61,9 +61,7 @@ def annotate_cmd(
     skip_bad: Annotated[bool, typer.Option(help="Skip bad corpus lines (counted by reason) instead of stopping.")] = False,
 ) -> None:
     """Distantly label a parallel corpus with a KB and project the labels to the target side."""
-    from alignment.errors import CorpusError
-    from alignment.tokenize import TokenizerError
-    from xlre.annotate import AnnotateConfig, RunError, annotate
+    from xlre.annotate import AnnotateConfig, annotate
 
     config = AnnotateConfig(
         corpus=str(corpus), src_lang=src_lang, tgt_lang=tgt_lang, kb=str(kb), out=str(out),
@@ -75,16 +73,13 @@ def annotate_cmd(
         shard_index=shard_index, skip_bad=skip_bad, case=case, zh_script=zh_script, engine=engine,
         ray_address=ray_address, linking=linking, link_margin=link_margin,
     )
-    try:
-        from alignment.corpus import count_lines
+    from alignment.corpus import count_lines
 
-        total = count_lines(corpus)
-        stages = {"extra": "reading extra corpora", "tokenize": "tokenizing for alignment",
-                  "align": f"aligning ({aligner})", "annotate": "linking, labelling, projecting"}
-        with progress_bar(total, stages) as update:
-            manifest = annotate(config, resume=resume, progress=update)
-    except (CorpusError, TokenizerError, RunError, ValueError, OSError) as err:
-        raise fail(str(err)) from None
+    total = count_lines(corpus)
+    stages = {"extra": "reading extra corpora", "tokenize": "tokenizing for alignment",
+              "align": f"aligning ({aligner})", "annotate": "linking, labelling, projecting"}
+    with progress_bar(total, stages) as update:
+        manifest = annotate(config, resume=resume, progress=update)
     _print_run_summary(out, manifest)
 
 
@@ -121,12 +116,9 @@ def runs_show_cmd(
 ) -> None:
     """Counts per relation and language, and drop reasons (of the finished parts only,
     with a warning, while a split run is unfinished)."""
-    from xlre.annotate import RunError, read_manifest
+    from xlre.annotate import read_manifest
 
-    try:
-        manifest = read_manifest(run_dir, allow_unfinished=True)
-    except (RunError, OSError) as err:
-        raise fail(str(err)) from None
+    manifest = read_manifest(run_dir, allow_unfinished=True)
     if manifest.get("unfinished_parts"):
         err_console.print(
             f"[bold yellow]warning:[/] {run_dir} is unfinished: part(s) "
@@ -160,13 +152,10 @@ def runs_show_cmd(
 @runs_app.command("dump")
 def runs_dump_cmd(run_dir: Annotated[Path, typer.Argument(help="An annotation run directory.")]) -> None:
     """One JSON object per sentence on standard output."""
-    from xlre.annotate import RunError, dump_record, iter_records
+    from xlre.annotate import dump_record, iter_records
 
-    try:
-        for rec in iter_records(run_dir):
-            sys.stdout.write(json.dumps(dump_record(rec), ensure_ascii=False) + "\n")
-    except (RunError, OSError) as err:
-        raise fail(str(err)) from None
+    for rec in iter_records(run_dir):
+        sys.stdout.write(json.dumps(dump_record(rec), ensure_ascii=False) + "\n")
 
 
 @app.command("eval-projection")
@@ -193,29 +182,24 @@ def eval_projection_cmd(
     --kb and --ner the same alias and NER anchors).
     """
     from alignment.aligners import build_aligner
-    from alignment.aligners.base import AlignerError
     from alignment.corpus import ParallelCorpus, parse_corpus_spec
-    from alignment.errors import CorpusError
-    from xlre.annotate import RunError, load_ner
+    from xlre.annotate import load_ner
     from xlre.evaluation import evaluate_projection
     from xlre.kb import load_kb
 
-    try:
-        word_aligner = None
-        if links is None:
-            word_aligner = build_aligner(aligner, symmetrize=symmetrize, stem_prefix=stem_prefix,
-                                         model=model, layer=layer, confident=confident)
-        elif extra_corpus:
-            raise fail("--extra-corpus trains the aligner; it does nothing with --links")
-        extras = [ParallelCorpus(p, src_lang, tgt_lang, tgt_path=t, skip_bad=True)
-                  for p, t in map(parse_corpus_spec, extra_corpus or [])]
-        nlp = load_ner((ner,)).get(tgt_lang) if ner else None
-        if ner and nlp is None:
-            raise fail(f"--ner {ner} is not a {tgt_lang} pipeline; give the target language's")
-        result = evaluate_projection(src, tgt, src_lang, tgt_lang, word_aligner, extras,
-                                     use_identical=not no_identical,
-                                     kb=load_kb(kb) if kb is not None else None, ner=nlp,
-                                     links_file=links)
-    except (CorpusError, AlignerError, RunError, ValueError, OSError) as err:
-        raise fail(str(err)) from None
+    word_aligner = None
+    if links is None:
+        word_aligner = build_aligner(aligner, symmetrize=symmetrize, stem_prefix=stem_prefix,
+                                     model=model, layer=layer, confident=confident)
+    elif extra_corpus:
+        raise fail("--extra-corpus trains the aligner; it does nothing with --links")
+    extras = [ParallelCorpus(p, src_lang, tgt_lang, tgt_path=t, skip_bad=True)
+              for p, t in map(parse_corpus_spec, extra_corpus or [])]
+    nlp = load_ner((ner,)).get(tgt_lang) if ner else None
+    if ner and nlp is None:
+        raise fail(f"--ner {ner} is not a {tgt_lang} pipeline; give the target language's")
+    result = evaluate_projection(src, tgt, src_lang, tgt_lang, word_aligner, extras,
+                                 use_identical=not no_identical,
+                                 kb=load_kb(kb) if kb is not None else None, ner=nlp,
+                                 links_file=links)
     sys.stdout.write(json.dumps(result) + "\n")

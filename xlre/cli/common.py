@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,8 +20,63 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from typer.core import TyperGroup
+
+from alignment.errors import UserError
+
+# OSErrors that blame the user's files or disk, not xlre: a missing or unreadable path,
+# a file where a directory belongs (or the reverse), a full or read-only disk.
+_FILE_ERRORS = (FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError,
+                PermissionError)
+_DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
+
+
+def _user_os_error(err: OSError) -> bool:
+    return isinstance(err, _FILE_ERRORS) or err.errno in _DISK_ERRNOS
+
+
+def _os_error_line(err: OSError) -> str:
+    if err.strerror is None:  # raised by xlre with its own message, which names the fix
+        return str(err)
+    where = f"{err.filename}: " if err.filename else ""
+    return f"{where}{err.strerror}; check the path, its permissions and the free space"
+
+
+class XlreGroup(TyperGroup):
+    """The ``xlre`` group: sorts what escapes a command into the user's fault or xlre's.
+
+    - a :class:`~alignment.errors.UserError` (bad input, files or settings; every stage
+      error derives from it) or a file-system error is one line and exit 2;
+    - anything else is a bug: exit 1, with the traceback under ``-v`` and otherwise a
+      line saying to rerun with ``-v``.
+    """
+
+    def invoke(self, ctx: typer.Context):
+        try:
+            return super().invoke(ctx)
+        except (typer.TyperException, typer.Exit, typer.Abort):
+            raise  # usage errors, exits and Ctrl-C: typer reports them itself
+        except UserError as err:
+            raise fail(str(err)) from None
+        except OSError as err:
+            if _user_os_error(err):
+                raise fail(_os_error_line(err)) from None
+            raise _bug(ctx, err) from None
+        except Exception as err:
+            raise _bug(ctx, err) from None
+
+
+def _bug(ctx: typer.Context, err: Exception) -> typer.Exit:
+    if ctx.params.get("verbose"):
+        err_console.print_exception()
+    else:
+        err_console.print(f"[bold red]unexpected {type(err).__name__}:[/] {err}; this is a bug "
+                          "in xlre: rerun with -v for the traceback", highlight=False, soft_wrap=True)
+    return typer.Exit(1)
+
 
 app = typer.Typer(
+    cls=XlreGroup,
     name="xlre",
     help="Cross-lingual distant-supervision relation extraction.",
     no_args_is_help=True,

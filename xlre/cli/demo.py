@@ -11,7 +11,7 @@ from rich.progress import (
     TaskID,
 )
 
-from xlre.cli.common import app, fail, new_bar, quiet_hf
+from xlre.cli.common import app, new_bar, quiet_hf
 
 DEMO_STAGES = ("annotate", "model", "train", "evaluate", "extract", "export", "query")
 
@@ -29,7 +29,7 @@ def demo_cmd(
     """
     from rich.table import Table
 
-    from xlre.demo import DemoError, run_demo
+    from xlre.demo import run_demo
 
     quiet_hf()
     bar = new_bar(eta=False)
@@ -49,14 +49,11 @@ def demo_cmd(
         elif kind == "train" and "train" in epoch_task:
             bar.update(epoch_task["train"], total=total, advance=n)
 
-    try:
-        with bar:
-            result = run_demo(out, quick=quick, progress=on_stage, train_progress=on_train)
-            if "train" in epoch_task:
-                bar.remove_task(epoch_task.pop("train"))
-            bar.update(stage_task, completed=len(DEMO_STAGES), description="done")
-    except (DemoError, OSError, ValueError, RuntimeError) as err:
-        raise fail(str(err)) from None
+    with bar:
+        result = run_demo(out, quick=quick, progress=on_stage, train_progress=on_train)
+        if "train" in epoch_task:
+            bar.remove_task(epoch_task.pop("train"))
+        bar.update(stage_task, completed=len(DEMO_STAGES), description="done")
     st = result.stages
     console = Console()
     table = Table(title=f"xlre demo: {result.seconds:.0f} s, outputs in {result.out}")

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from xlre.cli.common import app, err_console, fail, progress_bar, quiet_hf
+from xlre.cli.common import app, err_console, progress_bar, quiet_hf
 
 
 @app.command("extract")
@@ -33,8 +33,7 @@ def extract_cmd(
     import os
     import tempfile
 
-    from xlre.extraction import ExtractError, Extractor, InputReport, read_documents
-    from xlre.kb import KBError
+    from xlre.extraction import Extractor, InputReport, read_documents
 
     quiet_hf()
     report = InputReport()
@@ -63,8 +62,6 @@ def extract_cmd(
             sink.close()
             os.replace(tmp_path, out)
             tmp_path = None
-    except (ExtractError, KBError, OSError) as err:
-        raise fail(str(err)) from None
     finally:
         if tmp_path is not None:
             with __import__("contextlib").suppress(OSError):
@@ -81,12 +78,8 @@ def score_cmd(
     triples: Annotated[list[str], typer.Option("--triples", help="Triples from xlre extract, run on the same documents; repeatable.")],
 ) -> None:
     """Precision, recall and F1 of extracted triples against gold triples, per language."""
-    from xlre.evaluation.triples import ScoreError, score_triples
-    from xlre.kg import ExportError
+    from xlre.evaluation.triples import score_triples
 
-    try:
-        result = score_triples(gold, triples)
-    except (ScoreError, ExportError, OSError) as err:
-        raise fail(str(err)) from None
+    result = score_triples(gold, triples)
     sys.stdout.write(json.dumps(result, indent=2) + "\n")
 

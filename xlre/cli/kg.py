@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from xlre.cli.common import app, err_console, fail, progress_bar
+from xlre.cli.common import app, err_console, progress_bar
 
 
 @app.command("export")
@@ -23,15 +23,11 @@ def export_cmd(
     skip_bad: Annotated[bool, typer.Option(help="Skip bad lines (counted by reason) instead of stopping.")] = False,
 ) -> None:
     """Aggregate triples into a knowledge graph (one edge per fact, with its evidence)."""
-    from xlre.kb import KBError
-    from xlre.kg import ExportError, export
+    from xlre.kg import export
 
-    try:
-        with progress_bar(None, {"triples": "triples read"}) as update:
-            summary = export(triples, fmt, out, base_iri, kb, skip_bad,
-                             progress=lambda n: update("triples", n))
-    except (ExportError, KBError, OSError) as err:
-        raise fail(str(err)) from None
+    with progress_bar(None, {"triples": "triples read"}) as update:
+        summary = export(triples, fmt, out, base_iri, kb, skip_bad,
+                         progress=lambda n: update("triples", n))
     err_console.print_json(json.dumps(summary))
 
 
@@ -51,15 +47,11 @@ def kg_load_cmd(
 ) -> None:
     """Aggregate triples and load them into a persistent store (a new or empty one, or
     with --replace one whose graph they replace)."""
-    from xlre.kb import KBError
-    from xlre.kg import ExportError, StoreError, load_store
+    from xlre.kg import load_store
 
-    try:
-        with progress_bar(None, {"triples": "triples read"}) as update:
-            summary = load_store(triples, store, base_iri, kb, skip_bad,
-                                 progress=lambda n: update("triples", n), replace=replace)
-    except (ExportError, StoreError, KBError, OSError) as err:
-        raise fail(str(err)) from None
+    with progress_bar(None, {"triples": "triples read"}) as update:
+        summary = load_store(triples, store, base_iri, kb, skip_bad,
+                             progress=lambda n: update("triples", n), replace=replace)
     err_console.print_json(json.dumps(summary))
 
 
@@ -72,12 +64,9 @@ def kg_query_cmd(
     """Run a SPARQL query on the store; print a table (or JSON)."""
     from rich.table import Table
 
-    from xlre.kg import StoreError, query_store
+    from xlre.kg import query_store
 
-    try:
-        result = query_store(store, sparql)
-    except StoreError as err:
-        raise fail(str(err)) from None
+    result = query_store(store, sparql)
     if as_json:
         sys.stdout.write(json.dumps(result, ensure_ascii=False) + "\n")
         return

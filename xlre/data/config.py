@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from alignment.errors import UserError
 from alignment.languages import LanguageError, normalize_lang
 
 RELATION_REPRS = ("pooling", "markers", "punct")
@@ -13,7 +14,7 @@ RELATION_REPRS = ("pooling", "markers", "punct")
 SPLIT_RULES = ("facts", "pairs")
 
 
-class DataError(ValueError):
+class DataError(UserError, ValueError):
     """The run cannot be turned into training data; the message says why and the fix."""
 
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from alignment.errors import CorpusError
+from alignment.errors import CorpusError, UserError
 from alignment.languages import LanguageError, normalize_lang
 from alignment.tokenize import Tokenizer
 from xlre.data.marked import MarkedReport, MarkedSentence, read_marked, reason_slug
@@ -42,7 +42,7 @@ NEGATIVE_LABELS = frozenset({"no_relation", "Other", "other", "NA", "none"})
 _DIRECTED = re.compile(r"^(?P<rel>.+?)\((?P<a>e[12]),(?P<b>e[12])\)$")
 
 
-class GoldError(ValueError):
+class GoldError(UserError, ValueError):
     """A marked source is unusable; the message names it and the fix."""
 
 

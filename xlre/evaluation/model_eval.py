@@ -26,6 +26,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader
 
+from alignment.errors import UserError
 from xlre.data import (
     SPLITS,
     Collator,
@@ -360,7 +361,7 @@ def write_pr_png(curves: dict[str, PRCurve], path: Path, title: str) -> Path | N
     return plot_pr_curves(curves, path, title=title)
 
 
-class EvaluateError(RuntimeError):
+class EvaluateError(UserError, RuntimeError):
     """Evaluation cannot run; the message says why and what to do."""
 
 

@@ -28,6 +28,7 @@ from typing import Any
 
 from alignment.aligners import WordAligner
 from alignment.corpus import ParallelCorpus
+from alignment.errors import SettingError
 from alignment.pharaoh import read_pharaoh
 from alignment.pipeline import add_extra_corpora
 from alignment.projection import Projection
@@ -109,7 +110,7 @@ def project_gold(
     if links_file is not None:
         links = [g.possible for g in read_pharaoh(links_file)]
         if len(links) != len(ids):
-            raise ValueError(
+            raise SettingError(
                 f"{links_file} has {len(links)} lines but {len(ids)} records are paired; give "
                 "one line of links per paired record, in source-file order"
             )

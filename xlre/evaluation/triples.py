@@ -25,11 +25,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from alignment.errors import UserError
 from xlre.kg import normalise, read_triples
 from xlre.records import Argument
 
 
-class ScoreError(ValueError):
+class ScoreError(UserError, ValueError):
     """The gold file is malformed; the message names the file, the line and the fix."""
 
 

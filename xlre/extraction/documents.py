@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
+from alignment.errors import UserError
 from alignment.languages import LanguageError, normalize_lang
 
 UNKNOWN_LANG = "und"  # BCP 47 "undetermined"
@@ -26,7 +27,7 @@ UNKNOWN_LANG = "und"  # BCP 47 "undetermined"
 MAX_CHARS = 1_000_000
 
 
-class ExtractError(ValueError):
+class ExtractError(UserError, ValueError):
     """Extraction cannot run on this input; the message says why and the fix."""
 
 

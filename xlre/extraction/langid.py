@@ -33,6 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from alignment.errors import UserError
 from alignment.languages import LanguageError, normalize_lang
 from xlre.extraction.documents import UNKNOWN_LANG, Document, ExtractError, document_lang
 
@@ -48,7 +49,7 @@ _lock = threading.Lock()
 _identifier: Any = None
 
 
-class LanguageIdError(RuntimeError):
+class LanguageIdError(UserError, RuntimeError):
     """Language identification is not available; the message says how to fix it."""
 
 

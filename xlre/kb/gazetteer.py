@@ -45,6 +45,7 @@ from functools import cache
 
 import ahocorasick
 
+from alignment.errors import SettingError
 from alignment.records import TokenizedText
 from alignment.script import check_policy, fold_script, is_chinese
 from xlre.kb.knowledge_base import KnowledgeBase
@@ -130,7 +131,7 @@ class Gazetteer:
     def __init__(self, kb: KnowledgeBase, lang: str, min_chars: int = 2, case: str = "smart",
                  zh_script: str = "fold") -> None:
         if case not in CASE_POLICIES:
-            raise ValueError(f"unknown case policy {case!r}; choose one of {', '.join(CASE_POLICIES)}")
+            raise SettingError(f"unknown case policy {case!r}; choose one of {', '.join(CASE_POLICIES)}")
         self.lang = lang
         self.case = case
         self.zh_script = check_policy(zh_script)

@@ -35,6 +35,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from alignment.errors import SettingError
 from alignment.records import TokenizedText
 from xlre.kb.casing import CaseStats
 from xlre.kb.gazetteer import UNSEGMENTED_SCRIPTS, Gazetteer, Mention, stop_words
@@ -87,9 +88,9 @@ class EntityLinker:
     def __init__(self, kb: KnowledgeBase, gazetteer: Gazetteer, linking: str = "rank",
                  margin: float = DEFAULT_MARGIN, casing: CaseStats | None = None) -> None:
         if linking not in LINKING_RULES:
-            raise ValueError(f"unknown linking rule {linking!r}; choose {' or '.join(LINKING_RULES)}")
+            raise SettingError(f"unknown linking rule {linking!r}; choose {' or '.join(LINKING_RULES)}")
         if margin < 1.0:
-            raise ValueError(f"the linking margin must be at least 1, got {margin}")
+            raise SettingError(f"the linking margin must be at least 1, got {margin}")
         self.kb = kb
         self.gazetteer = gazetteer
         self.linking = linking

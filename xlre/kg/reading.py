@@ -9,12 +9,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from alignment.errors import UserError
 from xlre.records import Triple
 
 ProgressFn = Callable[[int], None]
 
 
-class ExportError(ValueError):
+class ExportError(UserError, ValueError):
     """Triples cannot be read or exported; the message names the file, line and fix."""
 
 

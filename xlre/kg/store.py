@@ -23,6 +23,7 @@ from typing import Any
 
 import pyoxigraph as ox
 
+from alignment.errors import UserError
 from xlre.kg.aggregate import DEFAULT_BASE_IRI
 from xlre.kg.export import export
 from xlre.kg.reading import ExportError
@@ -30,7 +31,7 @@ from xlre.kg.reading import ExportError
 logger = logging.getLogger(__name__)
 
 
-class StoreError(ValueError):
+class StoreError(UserError, ValueError):
     """The store cannot be opened or the query cannot run; the message says why."""
 
 

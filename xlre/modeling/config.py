@@ -7,6 +7,7 @@ from typing import Any
 
 from transformers import AutoConfig, PretrainedConfig
 
+from alignment.errors import SettingError
 from xlre.data import RELATION_REPRS, LabelMaps
 from xlre.modeling.losses import RELATION_LOSSES
 from xlre.records import NA
@@ -45,7 +46,7 @@ class XlreConfig(PretrainedConfig):
         **kwargs: Any,
     ) -> None:
         if relation_repr not in RELATION_REPRS:
-            raise ValueError(
+            raise SettingError(
                 f"relation_repr {relation_repr!r} is not one of {', '.join(RELATION_REPRS)}"
             )
         self.encoder = encoder or {}
@@ -65,7 +66,7 @@ class XlreConfig(PretrainedConfig):
         self.head_dropout = head_dropout
         self.relation_threshold = relation_threshold
         if relation_loss not in RELATION_LOSSES:
-            raise ValueError(f"relation_loss {relation_loss!r} is not one of "
+            raise SettingError(f"relation_loss {relation_loss!r} is not one of "
                              f"{', '.join(RELATION_LOSSES)}")
         self.relation_loss = relation_loss
         self.max_seq_length = max_seq_length

@@ -39,6 +39,7 @@ from torch import nn
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedModel
 from transformers.utils import ModelOutput
 
+from alignment.errors import UserError
 from xlre.data import LabelMaps
 from xlre.modeling.config import XlreConfig
 from xlre.modeling.losses import bernoulli_symmetric_kl, relation_loss
@@ -231,7 +232,7 @@ class XlreModel(PreTrainedModel):
         return out
 
 
-class ModelDirError(ValueError):
+class ModelDirError(UserError, ValueError):
     """A directory is not a model written by ``xlre train``; the message says why."""
 
 

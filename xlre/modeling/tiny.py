@@ -21,6 +21,8 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from alignment.errors import SettingError
+
 logger = logging.getLogger(__name__)
 
 # Special tokens in XLM-R's id order for the first four (<s>=0, <pad>=1, </s>=2,
@@ -41,14 +43,14 @@ class EncoderShape:
 
     def __post_init__(self) -> None:
         if self.hidden % self.heads:
-            raise ValueError(
+            raise SettingError(
                 f"hidden size {self.hidden} is not divisible by {self.heads} heads; "
                 "pick a head count that divides it"
             )
         if self.max_positions < 4:
-            raise ValueError(f"max_positions must be at least 4, got {self.max_positions}")
+            raise SettingError(f"max_positions must be at least 4, got {self.max_positions}")
         if min(self.hidden, self.layers, self.heads, self.intermediate, self.vocab_size) < 1:
-            raise ValueError(f"every size must be positive, got {self}")
+            raise SettingError(f"every size must be positive, got {self}")
 
 
 #: The shape ``xlre init-model --tiny`` uses by default: small enough to train on 2 CPU
@@ -117,7 +119,7 @@ def build_encoder(
     out_dir.mkdir(parents=True, exist_ok=True)
     texts = [t for t in texts if t.strip()]
     if not texts:
-        raise ValueError("no text to train the tokenizer on: give at least one non-empty sentence")
+        raise SettingError("no text to train the tokenizer on: give at least one non-empty sentence")
     tokenizer = train_tokenizer(texts, shape.vocab_size, model_max_length=shape.max_positions - 2)
     tokenizer.save_pretrained(out_dir)
 
@@ -166,7 +168,7 @@ def with_max_positions(model_dir: Path | str, out_dir: Path | str, max_positions
 
     src = XLMRobertaModel.from_pretrained(model_dir)
     if max_positions > src.config.max_position_embeddings:
-        raise ValueError(
+        raise SettingError(
             f"max_positions {max_positions} exceeds the original's "
             f"{src.config.max_position_embeddings}"
         )

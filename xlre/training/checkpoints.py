@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from alignment.errors import UserError
 from xlre.data import MarkedSource, Runs, run_dirs
 from xlre.training.settings import Settings, load_settings
 
@@ -23,7 +24,7 @@ CHECKPOINTS = "checkpoints"
 STATE_FILE = "trainer_state.json"
 
 
-class TrainError(RuntimeError):
+class TrainError(UserError, RuntimeError):
     """Training cannot start or go on; the message says why and what to do."""
 
 

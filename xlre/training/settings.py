@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from alignment.errors import UserError
 from xlre.data import DataConfig
 from xlre.modeling.losses import RELATION_LOSSES
 
@@ -33,7 +34,7 @@ MIL_MODES = ("bag", "sentence")
 TRACKERS = ("auto", "tensorboard", "none")
 
 
-class SettingsError(ValueError):
+class SettingsError(UserError, ValueError):
     """A settings file or override is invalid; the message names it and the fix."""
 
 
