@@ -1,6 +1,7 @@
 """Streaming readers for parallel corpora.
 
-Three layouts are read, UTF-8, optionally gzip-compressed (``.gz``):
+Three layouts are read, UTF-8, optionally gzip-compressed (``.gz``), by the rules of
+:mod:`alignment.textfile` (BOM, CRLF, NUL bytes, broken gzip):
 
 * TSV, ``src<TAB>tgt`` or ``id<TAB>src<TAB>tgt``;
 * Moses / fast_align, ``src ||| tgt``;
@@ -21,16 +22,16 @@ its own flag says, whatever the main corpus is.
 
 from __future__ import annotations
 
-import gzip
 import logging
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import Literal
 
 from alignment.errors import CorpusError, SettingError
 from alignment.records import SentencePair
+from alignment.textfile import count_lines, decode_line, open_binary, raw_lines
 
 logger = logging.getLogger(__name__)
 
@@ -70,48 +71,16 @@ class SkipReport:
         return {"skipped": self.total, "by_reason": dict(self.counts), "examples": self.examples}
 
 
-def open_binary(path: Path) -> BinaryIO:
-    """Open ``path`` for reading bytes, transparently gunzipping ``*.gz``."""
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file. Fix: check the path")
-    if path.is_dir():
-        raise IsADirectoryError(f"{path}: is a directory, expected a corpus file")
-    if path.suffix == ".gz":
-        return gzip.open(path, "rb")  # type: ignore[return-value]
-    return open(path, "rb")
-
-
-def count_lines(path: Path) -> int:
-    """Number of lines in ``path`` (a last line without a newline counts)."""
-    n = 0
-    last = b"\n"
-    with open_binary(path) as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            n += chunk.count(b"\n")
-            last = chunk[-1:]
-    return n + (0 if last == b"\n" else 1)
-
-
 def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
     with open_binary(path) as fh:
-        for line_no, raw in enumerate(fh, start=1):
-            if line_no == 1 and raw.startswith(b"\xef\xbb\xbf"):
-                raw = raw[3:]
-            yield line_no, raw.rstrip(b"\r\n")
+        yield from raw_lines(fh, path)
 
 
 def _decode(raw: bytes, path: Path, line_no: int) -> str:
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise CorpusError(
-            path,
-            line_no,
-            f"invalid UTF-8 at byte {err.start} ({raw[err.start:err.start + 4]!r})",
-            "re-encode the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`), "
-            "or pass --skip-bad to skip such lines",
-            reason="invalid_utf8",
-        ) from None
+    text = decode_line(raw, path, line_no)
+    if isinstance(text, CorpusError):
+        raise text
+    return text
 
 
 class ParallelCorpus:

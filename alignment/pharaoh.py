@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from alignment.errors import CorpusError
+from alignment.textfile import strict_lines
 
 _LINK = re.compile(r"^(\d+)([-p])(\d+)$")
 
@@ -51,6 +52,5 @@ def parse_line(line: str, path: Path | str, line_no: int, one_indexed: bool = Fa
 def read_pharaoh(path: Path | str, one_indexed: bool = False) -> Iterator[GoldAlignment]:
     """Stream the alignments of a Pharaoh file, one per line."""
     path = Path(path)
-    with open(path, encoding="utf-8") as fh:
-        for line_no, line in enumerate(fh, start=1):
-            yield parse_line(line, path, line_no, one_indexed)
+    for line_no, line in strict_lines(path):
+        yield parse_line(line, path, line_no, one_indexed)

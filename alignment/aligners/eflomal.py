@@ -40,6 +40,7 @@ from alignment.errors import CorpusError, SettingError
 from alignment.records import Links
 from alignment.script import ScriptFoldError, fold_script
 from alignment.symmetrize import SYMMETRIZATIONS, symmetrize
+from alignment.textfile import strict_lines
 
 logger = logging.getLogger(__name__)
 
@@ -58,29 +59,33 @@ def _import_eflomal():
 
 def validate_priors(path: Path) -> None:
     """Check an eflomal priors file line by line; raise :class:`CorpusError` if bad."""
-    with open(path, encoding="utf-8") as fh:
-        for line_no, line in enumerate(fh, start=1):
-            fields = line.rstrip("\n").split("\t")
-            want = _PRIOR_FIELDS.get(fields[0])
-            problem = None
-            if want is None:
-                problem = f"unknown prior type {fields[0]!r}"
-            elif len(fields) != want:
-                problem = f"{fields[0]} lines have {want} tab-separated fields, found {len(fields)}"
-            else:
-                try:
-                    float(fields[-1])
-                    if fields[0] in ("HMMF", "HMMR"):
-                        int(fields[1])
-                    if fields[0] in ("FERF", "FERR"):
-                        int(fields[2])
-                except ValueError:
-                    problem = "a count field is not a number"
-            if problem:
-                raise CorpusError(
-                    path, line_no, problem,
-                    "pass a priors file written by `xlre align --save-priors` or eflomal-makepriors",
-                )
+    line_no = 0
+    for line_no, line in strict_lines(path):
+        fields = line.split("\t")
+        want = _PRIOR_FIELDS.get(fields[0])
+        problem = None
+        if want is None:
+            problem = f"unknown prior type {fields[0]!r}"
+        elif len(fields) != want:
+            problem = f"{fields[0]} lines have {want} tab-separated fields, found {len(fields)}"
+        else:
+            try:
+                float(fields[-1])
+                if fields[0] in ("HMMF", "HMMR"):
+                    int(fields[1])
+                if fields[0] in ("FERF", "FERR"):
+                    int(fields[2])
+            except ValueError:
+                problem = "a count field is not a number"
+        if problem:
+            raise CorpusError(
+                path, line_no, problem,
+                "pass a priors file written by `xlre align --save-priors` or eflomal-makepriors",
+            )
+    if line_no == 0:
+        raise CorpusError(path, None, "the priors file is empty",
+                          "pass a priors file written by `xlre align --save-priors` or "
+                          "eflomal-makepriors, or leave out --priors")
 
 
 class EflomalAligner(WordAligner):
@@ -238,7 +243,9 @@ class EflomalAligner(WordAligner):
         )
         fwd_path, rev_path = self._dir / "fwd", self._dir / "rev"
         with open(src_path, encoding="utf-8") as fs, open(tgt_path, encoding="utf-8") as ft:
-            priors_fh = open(self.priors, encoding="utf-8") if self.priors else None  # noqa: SIM115
+            # eflomal reads the priors line by line; give it them by the rules of
+            # alignment.textfile (gzip, BOM, CRLF), as validate_priors read them.
+            priors_fh = (f"{text}\n" for _, text in strict_lines(self.priors)) if self.priors else None
             try:
                 aligner.align(
                     fs, ft,
@@ -249,7 +256,7 @@ class EflomalAligner(WordAligner):
                 raise AlignerError(f"eflomal failed: {err}") from err
             finally:
                 if priors_fh is not None:
-                    priors_fh.close()
+                    priors_fh.close()  # the generator, and the file it holds open
         for path in (fwd_path, rev_path):
             got = count_lines(path)
             if got != n_lines:

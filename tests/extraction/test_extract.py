@@ -223,8 +223,11 @@ def test_bad_input_is_named_or_counted(model_dir, tmp_path, monkeypatch, content
 def test_bad_text_file_and_model(model_dir, tmp_path):
     path = tmp_path / "latin1.txt"
     path.write_bytes("caf\xe9\n".encode("latin-1"))
-    with pytest.raises(ExtractError, match=r"latin1\.txt:1: not valid UTF-8"):
+    with pytest.raises(ExtractError, match=r"latin1\.txt:1: invalid UTF-8 at byte 3"):
         list(read_documents([str(path)]))
+    report = documents_mod.InputReport()
+    assert list(read_documents([str(path)], skip_bad=True, report=report)) == []
+    assert report.skipped == {"invalid_utf8": 1}
     with pytest.raises(ExtractError, match=r"no config\.json"):
         Extractor.from_pretrained(tmp_path)
     with pytest.raises(ExtractError, match="unknown language code"):

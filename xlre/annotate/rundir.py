@@ -32,7 +32,7 @@ from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
-from alignment.corpus import count_lines, open_binary
+from alignment.textfile import chunks, count_lines
 from xlre.annotate.config import AnnotateConfig, RunError
 
 logger = logging.getLogger(__name__)
@@ -112,11 +112,10 @@ def _file_print(path: Path) -> dict[str, Any]:
     """Line count and SHA-256 of ``path``'s content (decompressed, for ``.gz``)."""
     digest = hashlib.sha256()
     lines, last = 0, b"\n"
-    with open_binary(path) as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-            lines += chunk.count(b"\n")
-            last = chunk[-1:]
+    for chunk in chunks(path):
+        digest.update(chunk)
+        lines += chunk.count(b"\n")
+        last = chunk[-1:]
     return {"path": str(path), "lines": lines + (0 if last == b"\n" else 1),
             "sha256": digest.hexdigest()}
 

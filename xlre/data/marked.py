@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from alignment.errors import CorpusError
+from alignment.textfile import read_lines
 
 _MARKER = re.compile(r"<(/?)(e[12])>")
 
@@ -113,38 +114,47 @@ def read_marked(
     """Stream the records of a marked-sentence file."""
     path = Path(path)
     report = report if report is not None else MarkedReport()
-    with open(path, encoding="utf-8") as fh:
-        lines = iter(enumerate(fh, start=1))
-        for line_no, line in lines:
-            line = line.rstrip("\r\n")
-            if not line.strip() or line.startswith("Comment:"):
-                continue
-            if "<e1>" not in line and "<e2>" not in line:
-                err = CorpusError(path, line_no, "expected a sentence with <e1> and <e2> markers",
-                                  "check that each record is a sentence line then a label line",
-                                  reason="no_markers")
-                if not skip_bad:
-                    raise err
-                report.skipped[err.reason] += 1
-                continue
-            sent_id, _, marked = line.partition("\t") if "\t" in line else ("", "", line)
-            marked = marked.strip()
-            if len(marked) >= 2 and marked[0] == '"' and marked[-1] == '"':
-                marked = marked[1:-1]
-            label_line = next(lines, None)
-            label = label_line[1].strip() if label_line else ""
-            try:
-                if not label:
-                    raise ValueError("no relation label on the next line")
-                text, spans = strip_markers(marked)
-            except ValueError as err:
-                reason = str(err)
-                cerr = CorpusError(path, line_no, f"bad marked sentence: {reason}",
-                                   "repair the record, or pass --skip-bad to leave it out (counted)",
-                                   reason=reason_slug(reason))
-                if not skip_bad:
-                    raise cerr from None
-                report.skipped[cerr.reason] += 1
-                continue
-            report.read += 1
-            yield MarkedSentence(sent_id.strip() or str(line_no), text, spans["e1"], spans["e2"], label, line_no)
+    lines = read_lines(path)
+    for line_no, line in lines:
+        if isinstance(line, CorpusError):
+            if not skip_bad:
+                raise line
+            report.skipped[line.reason] += 1
+            next(lines, None)  # the record's label line goes with it
+            continue
+        if not line.strip() or line.startswith("Comment:"):
+            continue
+        if "<e1>" not in line and "<e2>" not in line:
+            err = CorpusError(path, line_no, "expected a sentence with <e1> and <e2> markers",
+                              "check that each record is a sentence line then a label line",
+                              reason="no_markers")
+            if not skip_bad:
+                raise err
+            report.skipped[err.reason] += 1
+            continue
+        sent_id, _, marked = line.partition("\t") if "\t" in line else ("", "", line)
+        marked = marked.strip()
+        if len(marked) >= 2 and marked[0] == '"' and marked[-1] == '"':
+            marked = marked[1:-1]
+        label_line = next(lines, None)
+        if label_line is not None and isinstance(label_line[1], CorpusError):
+            if not skip_bad:
+                raise label_line[1]
+            report.skipped[label_line[1].reason] += 1
+            continue
+        label = label_line[1].strip() if label_line else ""
+        try:
+            if not label:
+                raise ValueError("no relation label on the next line")
+            text, spans = strip_markers(marked)
+        except ValueError as err:
+            reason = str(err)
+            cerr = CorpusError(path, line_no, f"bad marked sentence: {reason}",
+                               "repair the record, or pass --skip-bad to leave it out (counted)",
+                               reason=reason_slug(reason))
+            if not skip_bad:
+                raise cerr from None
+            report.skipped[cerr.reason] += 1
+            continue
+        report.read += 1
+        yield MarkedSentence(sent_id.strip() or str(line_no), text, spans["e1"], spans["e2"], label, line_no)

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from alignment.errors import UserError
+from alignment.textfile import strict_lines
 from xlre.kg import normalise, read_triples
 from xlre.records import Argument
 
@@ -37,25 +38,24 @@ class ScoreError(UserError, ValueError):
 def read_gold(path: str | Path) -> dict[tuple[str, str], set[tuple[str, str, str]]]:
     """Gold facts per (document id, language)."""
     gold: dict[tuple[str, str], set[tuple[str, str, str]]] = {}
-    with open(path, encoding="utf-8") as fh:
-        for line_no, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-                key = (str(obj["id"]), str(obj["lang"]))
-                facts = {(str(t["subject"]), str(t["relation"]), str(t["object"]))
-                         for t in obj["triples"]}
-            except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                raise ScoreError(
-                    f"{path}:{line_no}: not a gold document ({type(exc).__name__}: {exc}). "
-                    'Fix: write {"id", "lang", "triples": [{"subject", "relation", '
-                    '"object"}]} on each line'
-                ) from None
-            if key in gold:
-                raise ScoreError(f"{path}:{line_no}: document {key[0]!r} in {key[1]!r} appears "
-                                 "twice; give each (id, lang) one line")
-            gold[key] = facts
+    for line_no, line in strict_lines(path):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+            key = (str(obj["id"]), str(obj["lang"]))
+            facts = {(str(t["subject"]), str(t["relation"]), str(t["object"]))
+                     for t in obj["triples"]}
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise ScoreError(
+                f"{path}:{line_no}: not a gold document ({type(exc).__name__}: {exc}). "
+                'Fix: write {"id", "lang", "triples": [{"subject", "relation", '
+                '"object"}]} on each line'
+            ) from None
+        if key in gold:
+            raise ScoreError(f"{path}:{line_no}: document {key[0]!r} in {key[1]!r} appears "
+                             "twice; give each (id, lang) one line")
+        gold[key] = facts
     return gold
 
 

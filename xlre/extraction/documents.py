@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from alignment.errors import UserError
+from alignment.errors import CorpusError, UserError
 from alignment.languages import LanguageError, normalize_lang
+from alignment.textfile import read_lines
 
 UNKNOWN_LANG = "und"  # BCP 47 "undetermined"
 #: Longest document accepted, in characters (spaCy's own default limit).
@@ -149,86 +150,64 @@ def read_documents(
 
     for path in paths:
         name = "<stdin>" if path == "-" else path
-        if path == "-":
-            fh = sys.stdin
-        else:
-            try:
-                fh = open(path, encoding="utf-8")  # noqa: SIM115 - closed below
-            except OSError as exc:
-                raise ExtractError(f"{path}: cannot open ({exc.strerror})") from None
-        try:
-            mode = fmt
-            if mode == "auto" and path != "-":
-                mode = "jsonl" if path.endswith(".jsonl") else "text"
-            # The path as given, not its basename: a/docs.txt and b/docs.txt never share ids.
-            stem = "stdin" if path == "-" else str(path)
-            for line_no, raw in enumerate(_lines(fh, name), start=1):
-                line = raw.rstrip("\n").rstrip("\r")
-                if mode == "auto":
-                    mode = "jsonl" if line.lstrip().startswith("{") else "text"
-                if not line.strip():
-                    bad(name, line_no, "empty_line", "the line is empty",
-                        "remove empty lines; every line is one document")
+        mode = fmt
+        if mode == "auto" and path != "-":
+            mode = "jsonl" if path.endswith((".jsonl", ".jsonl.gz")) else "text"
+        # The path as given, not its basename: a/docs.txt and b/docs.txt never share ids.
+        stem = "stdin" if path == "-" else str(path)
+        stream = sys.stdin.buffer if path == "-" else None
+        for line_no, line in read_lines(name, skip_hint=False, stream=stream):
+            if isinstance(line, CorpusError):
+                bad(name, line_no, line.reason, line.problem, line.fix)
+                continue
+            if mode == "auto":
+                mode = "jsonl" if line.lstrip().startswith("{") else "text"
+            if not line.strip():
+                bad(name, line_no, "empty_line", "the line is empty",
+                    "remove empty lines; every line is one document")
+                continue
+            doc_id, text, doc_lang, group = f"{stem}:{line_no}", line, lang, None
+            if mode == "jsonl":
+                try:
+                    obj = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    bad(name, line_no, "invalid_json", f"invalid JSON ({exc.msg} at column "
+                        f"{exc.colno})", 'write one JSON object a line: {"id": ..., '
+                        '"text": ...}')
                     continue
-                doc_id, text, doc_lang, group = f"{stem}:{line_no}", line, lang, None
-                if mode == "jsonl":
+                if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
+                    bad(name, line_no, "missing_text", 'no "text" string field',
+                        'give every object a "text" field holding a string')
+                    continue
+                text = obj["text"]
+                if not text.strip():
+                    bad(name, line_no, "empty_text", 'the "text" field is empty',
+                        "remove documents with no text")
+                    continue
+                doc_id = str(obj["id"]) if obj.get("id") is not None else doc_id
+                if obj.get("group") is not None:
+                    if not isinstance(obj["group"], (str, int)) or isinstance(obj["group"], bool):
+                        bad(name, line_no, "bad_group", f'"group" is {obj["group"]!r}',
+                            'give "group" as a string (or integer) shared by the documents '
+                            "that translate one another, or leave it out")
+                        continue
+                    group = str(obj["group"])
+                if obj.get("lang"):
                     try:
-                        obj = json.loads(line)
-                    except json.JSONDecodeError as exc:
-                        bad(name, line_no, "invalid_json", f"invalid JSON ({exc.msg} at column "
-                            f"{exc.colno})", 'write one JSON object a line: {"id": ..., '
-                            '"text": ...}')
+                        doc_lang = document_lang(str(obj["lang"])) or lang
+                    except ExtractError:
+                        bad(name, line_no, "unknown_language",
+                            f"unknown language code {obj['lang']!r}", "use a BCP 47 tag "
+                            "or ISO 639 code (en, fr, zh, zh-Hans, ...) or leave it out")
                         continue
-                    if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
-                        bad(name, line_no, "missing_text", 'no "text" string field',
-                            'give every object a "text" field holding a string')
-                        continue
-                    text = obj["text"]
-                    if not text.strip():
-                        bad(name, line_no, "empty_text", 'the "text" field is empty',
-                            "remove documents with no text")
-                        continue
-                    doc_id = str(obj["id"]) if obj.get("id") is not None else doc_id
-                    if obj.get("group") is not None:
-                        if not isinstance(obj["group"], (str, int)) or isinstance(obj["group"], bool):
-                            bad(name, line_no, "bad_group", f'"group" is {obj["group"]!r}',
-                                'give "group" as a string (or integer) shared by the documents '
-                                "that translate one another, or leave it out")
-                            continue
-                        group = str(obj["group"])
-                    if obj.get("lang"):
-                        try:
-                            doc_lang = document_lang(str(obj["lang"])) or lang
-                        except ExtractError:
-                            bad(name, line_no, "unknown_language",
-                                f"unknown language code {obj['lang']!r}", "use a BCP 47 tag "
-                                "or ISO 639 code (en, fr, zh, zh-Hans, ...) or leave it out")
-                            continue
-                if doc_lang is not None and not lang_ok(doc_lang):
-                    bad(name, line_no, "unknown_language", f"unknown language code {doc_lang!r}",
-                        "use a language code spaCy knows (en, fr, de, zh, ...) or leave it "
-                        "out to have it detected")
-                    continue
-                if len(text) > MAX_CHARS:
-                    bad(name, line_no, "too_long", f"{len(text):,} characters is over the "
-                        f"limit of {MAX_CHARS:,}", "split the document into several lines")
-                    continue
-                report.documents += 1
-                yield Document(doc_id, text, doc_lang, group=group)
-        finally:
-            if path != "-":
-                fh.close()
-
-
-def _lines(fh: Any, name: str) -> Iterator[str]:
-    line_no = 0
-    while True:
-        try:
-            line = fh.readline()
-        except UnicodeDecodeError as exc:
-            raise ExtractError(f"{name}:{line_no + 1}: not valid UTF-8 ({exc.reason} at byte "
-                               f"{exc.start}). Fix: convert the file to UTF-8") from None
-        if not line:
-            return
-        line_no += 1
-        yield line
+            if doc_lang is not None and not lang_ok(doc_lang):
+                bad(name, line_no, "unknown_language", f"unknown language code {doc_lang!r}",
+                    "use a language code spaCy knows (en, fr, de, zh, ...) or leave it "
+                    "out to have it detected")
+                continue
+            if len(text) > MAX_CHARS:
+                bad(name, line_no, "too_long", f"{len(text):,} characters is over the "
+                    f"limit of {MAX_CHARS:,}", "split the document into several lines")
+                continue
+            report.documents += 1
+            yield Document(doc_id, text, doc_lang, group=group)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from alignment.errors import CorpusError
+from alignment.textfile import strict_lines
 
 logger = logging.getLogger(__name__)
 
@@ -116,18 +117,17 @@ class KnowledgeBase:
 
 
 def _json_lines(path: Path) -> Iterator[tuple[int, dict]]:
-    with open(path, encoding="utf-8") as fh:
-        for line_no, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise KBError(path, line_no, f"invalid JSON ({err.msg} at column {err.colno})",
-                              "write one JSON object per line") from None
-            if not isinstance(obj, dict):
-                raise KBError(path, line_no, "expected a JSON object", "write one JSON object per line")
-            yield line_no, obj
+    for line_no, line in strict_lines(path, KBError):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise KBError(path, line_no, f"invalid JSON ({err.msg} at column {err.colno})",
+                          "write one JSON object per line") from None
+        if not isinstance(obj, dict):
+            raise KBError(path, line_no, "expected a JSON object", "write one JSON object per line")
+        yield line_no, obj
 
 
 def _require_id(obj: dict, path: Path, line_no: int, seen: dict[str, int]) -> str:
@@ -164,7 +164,8 @@ def load_kb(kb_dir: Path | str) -> KnowledgeBase:
                       f"pass a directory holding {ENTITIES_FILE}, {RELATIONS_FILE} and {TRIPLES_FILE}")
     for name in (ENTITIES_FILE, RELATIONS_FILE, TRIPLES_FILE):
         if not (kb_dir / name).is_file():
-            raise KBError(kb_dir / name, None, "file not found",
+            problem = "is a directory, not a file" if (kb_dir / name).is_dir() else "file not found"
+            raise KBError(kb_dir / name, None, problem,
                           f"a KB directory needs {ENTITIES_FILE}, {RELATIONS_FILE} and {TRIPLES_FILE}")
     kb = KnowledgeBase(path=kb_dir)
 
@@ -193,32 +194,33 @@ def load_kb(kb_dir: Path | str) -> KnowledgeBase:
             raise KBError(path, line_no, f'entity {ident}: "popularity" must be a whole number >= 0',
                           'write e.g. "popularity": 120 (its Wikidata sitelinks), or leave it out')
         kb.entities[ident] = KBEntity(ident, etype, labels, popularity)
+    if not kb.entities:
+        raise KBError(path, None, "the KB has no entities (no entity lines in the file)",
+                      "write one JSON object per entity; a KB with no entities links nothing")
 
     kb.relations.update(load_relations(kb_dir / RELATIONS_FILE))
 
     path = kb_dir / TRIPLES_FILE
     facts: dict[tuple[str, str], list[str]] = {}
-    with open(path, encoding="utf-8") as fh:
-        for line_no, line in enumerate(fh, start=1):
-            line = line.rstrip("\r\n")
-            if not line.strip():
-                continue
-            fields = line.split("\t")
-            if len(fields) != 3:
-                raise KBError(path, line_no, f"expected 3 tab-separated fields (head, relation, tail), found {len(fields)}",
-                              "write each fact as HEAD<TAB>RELATION<TAB>TAIL")
-            head, rel, tail = (f.strip() for f in fields)
-            for role, ident, table, fix_file in (
-                ("head", head, kb.entities, ENTITIES_FILE),
-                ("relation", rel, kb.relations, RELATIONS_FILE),
-                ("tail", tail, kb.entities, ENTITIES_FILE),
-            ):
-                if ident not in table:
-                    raise KBError(path, line_no, f"unknown {role} id {ident!r}",
-                                  f"add {ident} to {fix_file} or remove the fact")
-            rels = facts.setdefault((head, tail), [])
-            if rel not in rels:
-                rels.append(rel)
+    for line_no, line in strict_lines(path, KBError):
+        if not line.strip():
+            continue
+        fields = line.split("\t")
+        if len(fields) != 3:
+            raise KBError(path, line_no, f"expected 3 tab-separated fields (head, relation, tail), found {len(fields)}",
+                          "write each fact as HEAD<TAB>RELATION<TAB>TAIL")
+        head, rel, tail = (f.strip() for f in fields)
+        for role, ident, table, fix_file in (
+            ("head", head, kb.entities, ENTITIES_FILE),
+            ("relation", rel, kb.relations, RELATIONS_FILE),
+            ("tail", tail, kb.entities, ENTITIES_FILE),
+        ):
+            if ident not in table:
+                raise KBError(path, line_no, f"unknown {role} id {ident!r}",
+                              f"add {ident} to {fix_file} or remove the fact")
+        rels = facts.setdefault((head, tail), [])
+        if rel not in rels:
+            rels.append(rel)
     kb.facts = {k: tuple(v) for k, v in facts.items()}
     logger.info("loaded KB %s in %.2fs: %s", kb_dir, time.perf_counter() - start, kb.summary())
     return kb

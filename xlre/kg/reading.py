@@ -7,9 +7,10 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
-from alignment.errors import UserError
+from alignment.errors import CorpusError, UserError
+from alignment.textfile import read_lines
 from xlre.records import Triple
 
 ProgressFn = Callable[[int], None]
@@ -48,38 +49,31 @@ def read_triples(paths: Iterable[str | Path], skip_bad: bool = False,
 
     for path in paths:
         name = str(path)
-        try:
-            fh: TextIO = sys.stdin if name == "-" else open(path, encoding="utf-8")  # noqa: SIM115
-        except OSError as exc:
-            raise ExportError(f"{name}: cannot open ({exc.strerror})") from None
-        try:
-            for line_no, line in enumerate(fh, start=1):
-                if not line.strip():
-                    bad(name, line_no, "empty_line", "the line is empty")
-                    continue
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    bad(name, line_no, "invalid_json", f"invalid JSON ({exc.msg})")
-                    continue
-                if not isinstance(obj, dict):
-                    bad(name, line_no, "not_an_object", "the line is not a JSON object")
-                    continue
-                try:
-                    triple = Triple.from_json(obj)
-                except KeyError as exc:
-                    bad(name, line_no, "missing_field", f"missing field {exc.args[0]!r}")
-                    continue
-                except (TypeError, ValueError, AttributeError) as exc:
-                    bad(name, line_no, "bad_field", f"a field has the wrong type ({exc})")
-                    continue
-                report.triples += 1
-                yield triple
-        except UnicodeDecodeError as exc:
-            raise ExportError(f"{name}: not valid UTF-8 ({exc.reason}); convert it to "
-                              "UTF-8") from None
-        finally:
-            if name != "-":
-                fh.close()
+        stream = sys.stdin.buffer if name == "-" else None
+        for line_no, line in read_lines(name, skip_hint=False, stream=stream):
+            if isinstance(line, CorpusError):
+                bad(name, line_no, line.reason, f"{line.problem} ({line.fix})")
+                continue
+            if not line.strip():
+                bad(name, line_no, "empty_line", "the line is empty")
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                bad(name, line_no, "invalid_json", f"invalid JSON ({exc.msg})")
+                continue
+            if not isinstance(obj, dict):
+                bad(name, line_no, "not_an_object", "the line is not a JSON object")
+                continue
+            try:
+                triple = Triple.from_json(obj)
+            except KeyError as exc:
+                bad(name, line_no, "missing_field", f"missing field {exc.args[0]!r}")
+                continue
+            except (TypeError, ValueError, AttributeError) as exc:
+                bad(name, line_no, "bad_field", f"a field has the wrong type ({exc})")
+                continue
+            report.triples += 1
+            yield triple
 
 

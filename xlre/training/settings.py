@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from alignment.errors import UserError
+from alignment.textfile import strict_lines
 from xlre.data import DataConfig
 from xlre.modeling.losses import RELATION_LOSSES
 
@@ -244,10 +245,13 @@ def load_settings(path: Path | str | None = None, overrides: list[str] | None = 
     if path is not None:
         path = Path(path)
         source = str(path)
+        if not path.exists():
+            raise SettingsError(f"{path}: no such settings file")
+        # By the line rules of alignment.textfile: a BOM dropped, CRLF read as LF, a NUL
+        # byte or invalid UTF-8 refused with its line.
+        text = "\n".join(line for _, line in strict_lines(path))
         try:
-            tables = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise SettingsError(f"{path}: no such settings file") from None
+            tables = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise SettingsError(f"{path}: not valid TOML ({exc})") from None
         unknown = sorted(set(tables) - set(_TABLES))
