@@ -1,0 +1,53 @@
+"""``xlre kb build``: a KB directory from a Wikidata JSON dump."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from xlre.cli.common import app, err_console, progress_bar
+
+kb_app = typer.Typer(help="Knowledge bases: build one from a Wikidata dump.", no_args_is_help=True)
+app.add_typer(kb_app, name="kb")
+
+
+@kb_app.command("build")
+def kb_build_cmd(
+    wikidata: Annotated[Path, typer.Option(help="Wikidata JSON dump: latest-all.json, .json.bz2 or .json.gz.")],
+    out: Annotated[Path, typer.Option(help="KB directory to write (new or empty; with --resume, the interrupted one).")],
+    langs: Annotated[str, typer.Option(help="Languages whose names to keep, comma-separated; variants merge into the base code (zh-hant, zh-tw -> zh).")] = "en",
+    properties: Annotated[str | None, typer.Option(help="Properties whose facts to keep: P17,P19,... or @FILE (one id a line); default: all.")] = None,
+    types: Annotated[Path | None, typer.Option(help="Type table, TSV QID<TAB>TYPE of P31 classes; default: the built-in PER/LOC/ORG table.")] = None,
+    typed_only: Annotated[bool, typer.Option(help="Drop items whose P31 classes are not in the type table (default: keep them without a type).")] = False,
+    min_sitelinks: Annotated[int, typer.Option(help="Keep only items with at least this many sitelinks.")] = 0,
+    limit: Annotated[int | None, typer.Option(help="Read only the first N entities of the dump (for a trial).")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue the interrupted build in --out from its last checkpoint.")] = False,
+    skip_bad: Annotated[bool, typer.Option(help="Skip malformed dump lines (counted by reason) instead of stopping.")] = False,
+    threads: Annotated[int | None, typer.Option(help="bz2 decompression threads (default: every core).")] = None,
+) -> None:
+    """Build a KB directory (entities, relations, triples, manifest) from a Wikidata dump."""
+    from xlre.kb.wikidata import (
+        DEFAULT_TYPES,
+        BuildSettings,
+        build_kb,
+        parse_langs,
+        parse_properties,
+        read_type_table,
+    )
+
+    settings = BuildSettings(
+        langs=parse_langs(langs),
+        properties=None if properties is None else parse_properties(properties),
+        types=tuple((read_type_table(types) if types is not None else DEFAULT_TYPES).items()),
+        types_source="built-in" if types is None else str(types),
+        min_sitelinks=min_sitelinks,
+        typed_only=typed_only,
+        limit=limit,
+    )
+    with progress_bar(None, {"entities": "dump lines read", "facts": "facts checked"}) as update:
+        manifest = build_kb(wikidata, out, settings, skip_bad=skip_bad, resume=resume,
+                            threads=threads, progress=update)
+    err_console.print_json(json.dumps(manifest, ensure_ascii=False))
