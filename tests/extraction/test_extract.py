@@ -246,3 +246,40 @@ def test_an_entity_is_never_paired_with_itself(model_dir, workdir):
     triples = list(ex.extract([text], lang="en"))
     assert triples, "the near-zero threshold lets every other pair through"
     assert all(t.subject.kb_id != t.object.kb_id and t.subject.text != t.object.text for t in triples)
+
+
+def test_int8_route_gives_the_fp32_triples_within_a_score_tolerance(model_dir):
+    """--optimize int8: the same triples as fp32, except where a score lies within TOL of
+    the threshold (int8 rounding may move it across); every shared triple's score moves
+    by at most TOL."""
+    tol = 0.05
+    docs = [Document("en-doc", " ".join(p[1][0] for p in PAIRS), "en"),
+            Document("fr-doc", " ".join(p[1][1] for p in PAIRS), "fr")]
+
+    def run(optimize):
+        ex = Extractor.from_pretrained(model_dir, device="cpu", optimize=optimize)
+        return ex, {(t.evidence.doc_id, t.subject.text, t.relation, t.object.text): t.score
+                    for t in ex.extract(docs)}
+
+    ex32, fp32 = run(None)
+    ex8, int8 = run("int8")
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicInt8Linear
+
+    assert any(isinstance(m, DynamicInt8Linear) for m in ex8.model.modules())
+    assert not any(isinstance(m, DynamicInt8Linear) for m in ex32.model.modules())
+    assert fp32, "the fp32 model must extract something for the comparison to mean anything"
+    threshold = ex32.threshold
+    for key in fp32.keys() ^ int8.keys():
+        score = fp32.get(key, int8.get(key))
+        assert abs(score - threshold) <= tol, (key, score)
+    for key in fp32.keys() & int8.keys():
+        assert abs(fp32[key] - int8[key]) <= tol, (key, fp32[key], int8[key])
+
+
+def test_optimize_refuses_an_unknown_route_and_a_gpu(model_dir):
+    from alignment.errors import UserError
+
+    with pytest.raises(UserError, match="unknown optimisation 'fp8'; choose int8"):
+        Extractor.from_pretrained(model_dir, device="cpu", optimize="fp8")
+    with pytest.raises(ExtractError, match="runs on CPU, not cuda"):
+        Extractor.from_pretrained(model_dir, device="cuda", optimize="int8")

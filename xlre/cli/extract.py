@@ -20,6 +20,7 @@ def extract_cmd(
     kb: Annotated[Path | None, typer.Option(help="KB directory: attach KB ids to subjects and objects.")] = None,
     threshold: Annotated[float | None, typer.Option(help="Relation probability threshold (default: the model's).")] = None,
     batch_size: Annotated[int, typer.Option(help="Sequences per forward pass.")] = 32,
+    optimize: Annotated[str | None, typer.Option(help="CPU only: int8 (dynamic int8 quantisation; see BENCHMARKS.md for its speed and F1 cost).")] = None,
     out: Annotated[Path | None, typer.Option(help="Write JSONL triples here instead of standard output.")] = None,
     input_format: Annotated[str, typer.Option(help="auto, text or jsonl.")] = "auto",
     skip_bad: Annotated[bool, typer.Option(help="Skip bad input lines (counted by reason) instead of stopping.")] = False,
@@ -40,7 +41,7 @@ def extract_cmd(
     tmp_path = None
     try:
         extractor = Extractor.from_pretrained(model, threshold=threshold, batch_size=batch_size,
-                                              kb=kb)
+                                              kb=kb, optimize=optimize)
         docs = read_documents(inputs or ["-"], input_format, lang, skip_bad, report)
         if out is not None:
             out.parent.mkdir(parents=True, exist_ok=True)

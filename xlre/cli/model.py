@@ -116,6 +116,7 @@ def evaluate_cmd(
     split: Annotated[str, typer.Option(help="train, dev, test (as the model was trained), or all.")] = "test",
     out: Annotated[Path | None, typer.Option(help="Write metrics JSON and the PR-curve PNG here.")] = None,
     batch_size: Annotated[int, typer.Option(help="Sequences per batch.")] = 64,
+    optimize: Annotated[str | None, typer.Option(help="Evaluate the CPU route xlre extract --optimize takes: int8.")] = None,
 ) -> None:
     """Entity P/R/F1 per type, relation micro/macro F1 and held-out PR curves, per language;
     with --marked also the KBP37/RELX score (F1 per relation type over its two directions,
@@ -131,6 +132,6 @@ def evaluate_cmd(
     with progress_bar(None, {"eval": "evaluating (sequences)"}) as update:
         result = evaluate_model(model, run or None, split, out_dir=out, batch_size=batch_size,
                                 progress=lambda n: update("eval", n), marked=sources,
-                                skip_bad=skip_bad)
+                                skip_bad=skip_bad, optimize=optimize)
     sys.stdout.write(json.dumps(result, indent=2) + "\n")
 

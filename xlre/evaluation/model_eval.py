@@ -47,6 +47,7 @@ from xlre.evaluation.metrics import (
     to_jsonable,
 )
 from xlre.modeling import ModelDirError, load_model_dir
+from xlre.modeling.optimize import optimize_for_cpu
 
 logger = logging.getLogger(__name__)
 
@@ -374,6 +375,7 @@ def evaluate_model(
     progress: Callable[[int], None] | None = None,
     marked: Sequence[Any] = (),
     skip_bad: bool = False,
+    optimize: str | None = None,
 ) -> dict[str, Any]:
     """Evaluate the model in ``model_dir`` on ``split`` of the run in ``run_dir`` and on
     the gold marked files ``marked`` (:class:`xlre.data.gold.MarkedSource`; those in another
@@ -383,7 +385,8 @@ def evaluate_model(
     fractions), so ``test`` is the held-out part of the run it was trained on; ``all``
     takes every sequence of the run (for a run the model never saw). Returns
     ``{"split", "model", "run", "metrics": {lang: ...}}`` and, with ``out_dir``, writes
-    it as ``metrics-SPLIT.json`` next to ``pr_curve-SPLIT.png``.
+    it as ``metrics-SPLIT.json`` next to ``pr_curve-SPLIT.png``. ``optimize`` scores the
+    CPU route of :mod:`xlre.modeling.optimize` instead of the fp32 model.
     """
     import datasets
 
@@ -411,8 +414,11 @@ def evaluate_model(
             f"{describe_sources(run_dir)}: the {split} split is empty; evaluate a run the model "
             "never saw with --split all"
         )
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    model.to(device)
+    if optimize is not None:
+        # The route xlre extract --optimize takes, scored as it would run (on the CPU).
+        model = optimize_for_cpu(model.eval(), optimize)
+    else:
+        model.to("cuda" if torch.cuda.is_available() else "cpu")
     metrics, curves = evaluate_split(model, seqs, model.config.labels, tokenizer.pad_token_id,
                                      batch_size, None, progress)
     result = {"split": split, "model": str(model_dir),

@@ -59,6 +59,7 @@ from xlre.extraction.documents import (
 from xlre.extraction.langid import DocumentLanguages
 from xlre.kb import EntityLinker, Gazetteer, load_kb
 from xlre.modeling import ModelDirError, load_model_dir
+from xlre.modeling.optimize import optimize_for_cpu
 from xlre.records import Argument, Evidence, Triple
 
 logger = logging.getLogger(__name__)
@@ -142,11 +143,13 @@ class Extractor:
         kb: str | Path | Any | None = None,
         device: str | None = None,
         detect_language: bool = True,
+        optimize: str | None = None,
     ) -> Extractor:
         """Load a model directory written by ``xlre train`` (and a KB directory, if given).
 
         ``detect_language``: identify the language of documents that name none (else
-        they are tokenized language-neutrally)."""
+        they are tokenized language-neutrally). ``optimize``: a CPU route of
+        :mod:`xlre.modeling.optimize` (``int8``), applied after loading."""
         try:
             model, tokenizer = load_model_dir(model_dir)
         except ModelDirError as exc:
@@ -156,6 +159,10 @@ class Extractor:
                                "relation head, so it cannot extract triples")
         if kb is not None and not hasattr(kb, "entities"):
             kb = load_kb(kb)
+        if optimize is not None:
+            if device not in (None, "cpu"):
+                raise ExtractError(f"--optimize {optimize} runs on CPU, not {device}; drop one of them")
+            model, device = optimize_for_cpu(model.eval(), optimize), "cpu"
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         return cls(model, tokenizer, str(model_dir), threshold, batch_size, kb, device,
