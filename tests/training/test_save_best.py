@@ -12,6 +12,7 @@ from safetensors.torch import load_file
 from transformers import AutoModel, AutoTokenizer
 
 from tests.helpers.tiny_models import build_tiny_xlmr
+from xlre.training import loop
 from xlre.training.loop import Trainer
 
 
@@ -93,6 +94,8 @@ def test_a_failed_swap_puts_the_old_model_back(tmp_path, encoder_dir, monkeypatc
         return rename(self, target)
 
     monkeypatch.setattr(Path, "rename", failing_rename)
+    # The two-rename swap, taken where the system cannot exchange two paths atomically.
+    monkeypatch.setattr(loop, "_exchange", lambda a, b: False)
     with pytest.raises(OSError, match="killed while swapping"):
         Trainer.save_best(_trainer(out, encoder_dir, seed=2))
     assert _tree(out) == before

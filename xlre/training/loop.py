@@ -24,13 +24,17 @@ schedule and RNG states are in the checkpoint.
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import json
+import logging
 import math
 import os
 import pickle
 import re
 import secrets
 import shutil
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
@@ -203,13 +207,6 @@ class Trainer:
         where = describe_sources(run_dir, marked)
         inputs = run_inputs(model_name_or_path, run_dir, marked)
         tcfg = settings.train
-        if resume:
-            check_resume(out_dir, settings, inputs)
-        elif (out_dir / "train.toml").exists() and latest_checkpoint(out_dir) is not None:
-            raise TrainError(
-                f"{out_dir} holds an earlier training run; pass --resume to continue it, or "
-                "choose a new --out"
-            )
         trackers = tracker_names(tcfg.tracker)
         accelerator = Accelerator(
             mixed_precision=mixed_precision(tcfg.mixed_precision),
@@ -218,6 +215,18 @@ class Trainer:
             project_config=ProjectConfiguration(project_dir=str(out_dir), logging_dir=str(out_dir / "logs")),
             dataloader_config=DataLoaderConfiguration(use_seedable_sampler=False),
         )
+        # A save_best killed while swapping: OUT put back, its temporaries removed, before
+        # any process reads OUT.
+        if accelerator.is_main_process:
+            recover_model_dir(out_dir)
+        accelerator.wait_for_everyone()
+        if resume:
+            check_resume(out_dir, settings, inputs)
+        elif (out_dir / "train.toml").exists() and latest_checkpoint(out_dir) is not None:
+            raise TrainError(
+                f"{out_dir} holds an earlier training run; pass --resume to continue it, or "
+                "choose a new --out"
+            )
         set_seed(tcfg.seed)
         main = accelerator.is_main_process
         if main:
@@ -496,6 +505,12 @@ WEIGHT_FILE = re.compile(
 )
 
 
+#: Siblings ``OUT.partial-XXXX`` / ``OUT.old-XXXX`` that :func:`replace_model_dir` makes.
+SWAP_SIBLING = re.compile(r"\.(partial|old)-[0-9a-f]{8}")
+
+_fs_logger = logging.getLogger(__name__)
+
+
 def replace_model_dir(out_dir: Path, write: Callable[[Path], None]) -> None:
     """Save a model into ``out_dir`` so that ``out_dir`` always holds either the previous
     complete model or the new complete one, never a mix of the two.
@@ -503,12 +518,17 @@ def replace_model_dir(out_dir: Path, write: Callable[[Path], None]) -> None:
     ``write(new_dir)`` writes the model into a fresh sibling ``OUT.partial-XXXX`` (the same
     filesystem); every other entry of ``out_dir`` (checkpoints, logs, settings, figures;
     not the previous weight files) is hard-linked into it, or copied where the filesystem
-    has no hard links. Then ``out_dir`` is renamed aside to ``OUT.old-XXXX``, the new
-    directory renamed in, and the old one deleted. On an error ``out_dir`` is left as it
-    was and the temporary directory removed.
+    has no hard links. Then the two directories are exchanged in one atomic rename
+    (Linux ``renameat2(RENAME_EXCHANGE)``) and the old model, now under the temporary
+    name, deleted. Where the system or filesystem cannot exchange, ``out_dir`` is renamed
+    aside to ``OUT.old-XXXX`` and the new directory renamed in: a kill between those two
+    renames leaves no ``out_dir``, which :func:`recover_model_dir` (run first by the next
+    save and by the next ``xlre train``) puts back from ``OUT.old-XXXX``. On an error
+    ``out_dir`` is left as it was and the temporary directory removed.
     """
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
+    recover_model_dir(out_dir)
     while True:
         suffix = secrets.token_hex(4)
         new_dir = out_dir.with_name(f"{out_dir.name}.partial-{suffix}")
@@ -529,16 +549,75 @@ def replace_model_dir(out_dir: Path, write: Callable[[Path], None]) -> None:
             if target.exists() or target.is_symlink() or WEIGHT_FILE.fullmatch(entry.name):
                 continue
             _carry(entry, target)
-        out_dir.rename(old_dir)
-        try:
-            new_dir.rename(out_dir)
-        except BaseException:
-            old_dir.rename(out_dir)
-            raise
+        if _exchange(new_dir, out_dir):
+            old_dir = new_dir  # the previous model, under the temporary name
+        else:
+            out_dir.rename(old_dir)
+            try:
+                new_dir.rename(out_dir)
+            except BaseException:
+                old_dir.rename(out_dir)
+                raise
     except BaseException:
-        shutil.rmtree(new_dir, ignore_errors=True)
+        if old_dir is not new_dir:
+            shutil.rmtree(new_dir, ignore_errors=True)
         raise
     shutil.rmtree(old_dir, ignore_errors=True)
+
+
+def recover_model_dir(out_dir: Path) -> None:
+    """Clean up after a :func:`replace_model_dir` that was killed: with no ``out_dir`` but
+    an ``OUT.old-XXXX`` (killed between the two renames of the fallback swap), the old
+    directory is renamed back to ``out_dir``; then the leftover ``OUT.partial-XXXX`` and
+    ``OUT.old-XXXX`` siblings are deleted, each with a warning. Never reads them as the
+    model. Run on one process only."""
+    out_dir = Path(out_dir)
+    if not out_dir.parent.is_dir():
+        return
+    prefix = out_dir.name
+    leftovers = sorted(
+        p for p in out_dir.parent.iterdir()
+        if p.name.startswith(prefix) and SWAP_SIBLING.fullmatch(p.name[len(prefix):])
+        and p.is_dir() and not p.is_symlink()
+    )
+    if not out_dir.exists() and not out_dir.is_symlink():
+        olds = [p for p in leftovers if p.name[len(prefix):].startswith(".old-")]
+        if olds:
+            back = max(olds, key=lambda p: p.stat().st_mtime_ns)
+            back.rename(out_dir)
+            leftovers.remove(back)
+            _fs_logger.warning("%s was missing (a save of the best model was killed while "
+                               "swapping it in): put back the previous one from %s",
+                               out_dir, back.name)
+    for path in leftovers:
+        shutil.rmtree(path, ignore_errors=True)
+        _fs_logger.warning("removed %s, left by a save of the best model that was killed",
+                           path)
+
+
+#: Linux ``renameat2`` flag and "relative to the working directory".
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap the paths ``a`` and ``b`` in one atomic rename; ``False`` (nothing done) where
+    the system or the filesystem cannot (not Linux, no ``renameat2``, unsupported flag)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
+                          ctypes.c_uint]
+    renameat2.restype = ctypes.c_int
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP):
+        return False
+    raise OSError(err, os.strerror(err), str(a), None, str(b))
 
 
 def _link_or_copy(src: str, dst: str) -> None:
