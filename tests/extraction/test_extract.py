@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from typer.testing import CliRunner
@@ -248,10 +249,13 @@ def test_an_entity_is_never_paired_with_itself(model_dir, workdir):
     assert all(t.subject.kb_id != t.object.kb_id and t.subject.text != t.object.text for t in triples)
 
 
-def test_int8_route_gives_the_fp32_triples_within_a_score_tolerance(model_dir):
-    """--optimize int8: the same triples as fp32, except where a score lies within TOL of
-    the threshold (int8 rounding may move it across); every shared triple's score moves
-    by at most TOL."""
+@pytest.mark.parametrize("route", ["int8", "onnx-int8"])
+def test_optimized_routes_give_the_fp32_triples_within_a_score_tolerance(model_dir, route):
+    """--optimize ROUTE: the same triples as fp32, except where a score lies within TOL
+    of the threshold (int8 rounding may move it across); every shared triple's score
+    moves by at most TOL."""
+    if route == "onnx-int8":
+        pytest.importorskip("onnxruntime")
     tol = 0.05
     docs = [Document("en-doc", " ".join(p[1][0] for p in PAIRS), "en"),
             Document("fr-doc", " ".join(p[1][1] for p in PAIRS), "fr")]
@@ -262,11 +266,16 @@ def test_int8_route_gives_the_fp32_triples_within_a_score_tolerance(model_dir):
                     for t in ex.extract(docs)}
 
     ex32, fp32 = run(None)
-    ex8, int8 = run("int8")
+    ex8, int8 = run(route)
     from torch.ao.nn.quantized.dynamic import Linear as DynamicInt8Linear
 
-    assert any(isinstance(m, DynamicInt8Linear) for m in ex8.model.modules())
-    assert not any(isinstance(m, DynamicInt8Linear) for m in ex32.model.modules())
+    from xlre.modeling.optimize import OnnxEncoder
+
+    if route == "int8":
+        assert any(isinstance(m, DynamicInt8Linear) for m in ex8.model.modules())
+    else:
+        assert isinstance(ex8.model.encoder, OnnxEncoder)
+    assert not any(isinstance(m, DynamicInt8Linear | OnnxEncoder) for m in ex32.model.modules())
     assert fp32, "the fp32 model must extract something for the comparison to mean anything"
     threshold = ex32.threshold
     for key in fp32.keys() ^ int8.keys():
@@ -276,10 +285,27 @@ def test_int8_route_gives_the_fp32_triples_within_a_score_tolerance(model_dir):
         assert abs(fp32[key] - int8[key]) <= tol, (key, fp32[key], int8[key])
 
 
+def test_onnx_route_caches_its_export_until_the_weights_change(model_dir, tmp_path):
+    pytest.importorskip("onnxruntime")
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(model_dir, model)
+    first = Extractor.from_pretrained(model, device="cpu", optimize="onnx-int8").model.encoder
+    made = (model / "onnx" / "encoder-int8.onnx").stat().st_mtime_ns
+    second = Extractor.from_pretrained(model, device="cpu", optimize="onnx-int8").model.encoder
+    assert first.path == second.path == model / "onnx" / "encoder-int8.onnx"
+    assert (model / "onnx" / "encoder-int8.onnx").stat().st_mtime_ns == made  # reused
+    weights = model / "model.safetensors"
+    os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 10**9))
+    Extractor.from_pretrained(model, device="cpu", optimize="onnx-int8")
+    assert (model / "onnx" / "encoder-int8.onnx").stat().st_mtime_ns != made  # made again
+
+
 def test_optimize_refuses_an_unknown_route_and_a_gpu(model_dir):
     from alignment.errors import UserError
 
-    with pytest.raises(UserError, match="unknown optimisation 'fp8'; choose int8"):
+    with pytest.raises(UserError, match="unknown optimisation 'fp8'; choose onnx-int8 or int8"):
         Extractor.from_pretrained(model_dir, device="cpu", optimize="fp8")
     with pytest.raises(ExtractError, match="runs on CPU, not cuda"):
         Extractor.from_pretrained(model_dir, device="cuda", optimize="int8")
