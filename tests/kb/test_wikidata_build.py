@@ -417,3 +417,23 @@ def test_real_sample_slice(tmp_path: Path) -> None:
     q1 = kb.entities["Q1"]  # the universe: zh names come from its zh-hant, zh-cn, ... labels
     assert q1.labels["fr"][0] == "univers" and q1.labels["zh"] and q1.popularity > 0
     assert manifest["dump"]["date_source"] == "latest modified"
+
+
+def test_sitelinks_are_the_linkers_prior(tmp_path: Path) -> None:
+    """Issue 20 item 3: two items named London; the one with more sitelinks is linked,
+    because kb build writes sitelinks as popularity and the linker ranks by it."""
+    from alignment.tokenize import Tokenizer
+    from xlre.kb import EntityLinker, Gazetteer, LinkStats
+
+    londons = [{"type": "item", "id": qid, "labels": labels(en="London"),
+                "claims": claims(statement("P31", "Q515")), "sitelinks": sitelinks(n)}
+               for qid, n in (("Q92561", 4), ("Q84", 40))]
+    text = "[\n" + ",\n".join(json.dumps(e) for e in londons) + "\n]\n"
+    dump = write_dump(tmp_path / "dump.json", text)
+    build_kb(dump, tmp_path / "kb", settings())
+    kb = load_kb(tmp_path / "kb")
+    assert kb.prior("Q84") == 40 and kb.prior("Q92561") == 4
+    stats = LinkStats()
+    ents = EntityLinker(kb, Gazetteer(kb, "en")).link(Tokenizer("en")("She moved to London."), stats)
+    assert [(e.text, e.kb_id) for e in ents] == [("London", "Q84")]
+    assert stats.resolved_by_prior == 1
