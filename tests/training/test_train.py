@@ -322,3 +322,18 @@ def test_resume_never_unpickles_code_from_a_checkpoint(tmp_path, run_dir, encode
     with pytest.raises(TrainError, match="weights_only"):
         train(run_dir, str(encoder_dir), out, settings, resume=True)
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("route", ["int8", "onnx-int8"])
+def test_evaluate_scores_an_optimised_route_through_the_bag_head(tmp_path, run_dir, encoder_dir, route):
+    """evaluate --optimize ROUTE runs the bag head too (once broken: the int8 route
+    quantised the relation matrix, whose weight bag scoring reads), close to fp32."""
+    if route == "onnx-int8":
+        pytest.importorskip("onnxruntime")
+    out = tmp_path / "model"
+    train(run_dir, str(encoder_dir), out, load_settings(None, [*FAST, "train.epochs=2"]))
+    plain = evaluate_model(out, run_dir, "train", out_dir=tmp_path / "fp32")["metrics"]
+    fast = evaluate_model(out, run_dir, "train", out_dir=tmp_path / route, optimize=route)["metrics"]
+    assert set(fast) == set(plain)
+    for lang in plain:
+        assert abs(fast[lang]["relation_micro_f1"] - plain[lang]["relation_micro_f1"]) <= 0.34, lang
