@@ -5,7 +5,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 TORCH  ?= torch==2.13.0
-EXTRAS ?= dev,cjk,models,ray,onnx
+EXTRAS ?= dev,cjk,models,ray,onnx,peft
 DEMO_OUT ?= demo-out
 
 .PHONY: setup demo test lint bench clean

@@ -7,6 +7,7 @@ XLM-R encoders for offline use.
 """
 
 from xlre.modeling.config import DEFAULT_ENCODER, XlreConfig
+from xlre.modeling.lora import add_lora, count_parameters, merged_state_dict, require_peft
 from xlre.modeling.losses import (
     RELATION_LOSSES,
     adaptive_threshold_loss,
@@ -29,10 +30,14 @@ __all__ = [
     "XlreModel",
     "XlreOutput",
     "adaptive_threshold_loss",
+    "add_lora",
     "bernoulli_symmetric_kl",
     "build_encoder",
+    "count_parameters",
     "load_model_dir",
+    "merged_state_dict",
     "multilabel_loss",
     "relation_loss",
+    "require_peft",
     "with_max_positions",
 ]

@@ -43,6 +43,7 @@ class XlreConfig(PretrainedConfig):
         data_config: dict[str, Any] | None = None,
         relation_names: dict[str, dict[str, str]] | None = None,
         languages: list[str] | tuple[str, ...] | None = None,
+        peft_training: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         if relation_repr not in RELATION_REPRS:
@@ -79,6 +80,11 @@ class XlreConfig(PretrainedConfig):
         #: Base codes of the languages of the training split's sentences (sorted). Empty:
         #: not recorded (a model directory written before this field existed).
         self.languages = sorted(languages or ())
+        #: How the encoder was trained when not in full: ``{"method": "lora", "rank",
+        #: "alpha", "dropout", "target_modules", "adapted_modules"}``
+        #: (:mod:`xlre.modeling.lora`). The saved weights hold the adapters merged in, so
+        #: loading needs no peft. Empty: full fine-tuning.
+        self.peft_training = dict(peft_training or {})
         super().__init__(**kwargs)
 
     @property

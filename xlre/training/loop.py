@@ -71,7 +71,13 @@ from xlre.evaluation import (
     to_jsonable,
     write_pr_png,
 )
-from xlre.modeling import XlreModel
+from xlre.modeling import (
+    XlreModel,
+    add_lora,
+    count_parameters,
+    merged_state_dict,
+    require_peft,
+)
 from xlre.training.checkpoints import (
     CHECKPOINTS,
     STATE_FILE,
@@ -164,7 +170,8 @@ class Trainer:
     def __init__(self, accelerator: Accelerator, model: Any, tokenizer: Any, optimizer: Any,
                  scheduler: Any, train_dl: Any, units: TrainUnits, data: RelationData,
                  settings: Settings, out_dir: Path, state: TrainerState, trackers: list[str],
-                 progress: ProgressFn | None) -> None:
+                 progress: ProgressFn | None,
+                 param_counts: dict[str, Any] | None = None) -> None:
         self.accelerator = accelerator
         self.model = model
         self.tokenizer = tokenizer
@@ -185,6 +192,9 @@ class Trainer:
         #: (epoch, dev predictions) of the model last saved as best in this session:
         #: :meth:`finish` scores them instead of predicting dev again.
         self.best_dev_rows: tuple[int, list[dict[str, Any]]] | None = None
+        #: :func:`xlre.modeling.count_parameters` of the model before Accelerate wrapped
+        #: it (history.json's summary).
+        self.param_counts = dict(param_counts or {})
 
     # ------------------------------------------------------------------ prepare
     @classmethod
@@ -239,6 +249,8 @@ class Trainer:
                 "`xlre init-model --tiny --run RUN_DIR --out DIR`"
             )
 
+        if settings.model.peft == "lora":
+            require_peft()  # before the encoder and the data are loaded
         try:  # the tokenizer first: a missing encoder fails before the pass over the run
             tokenizer = AutoTokenizer.from_pretrained(str(model_name_or_path))
         except OSError as exc:
@@ -251,6 +263,11 @@ class Trainer:
                 "learn; check the run (xlre runs show) or set model.relation_head=false"
             )
         head_settings = asdict(settings.model)
+        # How the encoder is trained is the trainer's business, not the model config's
+        # (add_lora records it there as peft_training).
+        peft_method = head_settings.pop("peft")
+        lora = {k: head_settings.pop(f"lora_{k}")
+                for k in ("rank", "alpha", "dropout", "target_modules")}
         head_settings["relation_names"] = relation_names(runs)
         try:
             model, tokenizer = XlreModel.from_encoder(
@@ -263,6 +280,12 @@ class Trainer:
             raise load_error(exc) from None
         if tcfg.freeze_word_embeddings:
             model.encoder.get_input_embeddings().weight.requires_grad_(False)
+        if peft_method == "lora":  # fixes the whole encoder but its adapters
+            add_lora(model, **lora)
+        param_counts = count_parameters(model)
+        logger.info("trainable parameters: %d of %d (%.2f%%)",
+                    param_counts["trainable_parameters"], param_counts["total_parameters"],
+                    100 * param_counts["trainable_share"])
         max_len = encoder_max_tokens(model)
         if settings.data.max_seq_length > max_len:
             raise TrainError(
@@ -328,7 +351,7 @@ class Trainer:
         if trackers:
             accelerator.init_trackers("xlre", config=flat_settings(settings.to_dict()))
         return cls(accelerator, model, tokenizer, optimizer, scheduler, train_dl, units, data,
-                   settings, out_dir, state, trackers, progress)
+                   settings, out_dir, state, trackers, progress, param_counts)
 
     @property
     def done(self) -> bool:
@@ -462,6 +485,9 @@ class Trainer:
         # On every process: gathering the weights is collective under FSDP and DeepSpeed.
         state_dict = accelerator.get_state_dict(self.model)
         if self.main:
+            # LoRA adapters folded into the encoder's weights (a new dict: training goes
+            # on with them as they are): the directory loads without peft.
+            state_dict = merged_state_dict(state_dict, getattr(core.config, "peft_training", None))
 
             def write(new_dir: Path) -> None:
                 core.save_pretrained(new_dir, save_function=accelerator.save, state_dict=state_dict)
@@ -490,7 +516,8 @@ class Trainer:
                        "train_seconds_this_session": round(elapsed, 2),
                        "train_tokens_this_session": self.tokens_seen,
                        "processes": accelerator.num_processes,
-                       "mixed_precision": accelerator.mixed_precision}
+                       "mixed_precision": accelerator.mixed_precision,
+                       "peft": self.settings.model.peft, **self.param_counts}
             (self.out_dir / "history.json").write_text(
                 json.dumps({"summary": summary, "epochs": state.history}, indent=2) + "\n",
                 encoding="utf-8")

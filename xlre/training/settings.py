@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from alignment.errors import UserError
+from alignment.errors import SettingError
 from alignment.textfile import strict_lines
 from xlre.data import DataConfig
 from xlre.modeling.losses import RELATION_LOSSES
@@ -33,9 +33,15 @@ from xlre.modeling.losses import RELATION_LOSSES
 MIXED_PRECISION = ("auto", "no", "bf16", "fp16")
 MIL_MODES = ("bag", "sentence")
 TRACKERS = ("auto", "tensorboard", "none")
+#: ``model.peft``: ``none`` fine-tunes the whole encoder; ``lora`` trains low-rank adapters
+#: on its linear layers (:mod:`xlre.modeling.lora`) and keeps its weights fixed.
+PEFT_METHODS = ("none", "lora")
+#: The default ``model.lora_target_modules``: the attention projections (query, key,
+#: value, and the attention output's dense layer) of an XLM-R/BERT-shaped encoder.
+LORA_TARGETS = ("query", "key", "value", "attention.output.dense")
 
 
-class SettingsError(UserError, ValueError):
+class SettingsError(SettingError):
     """A settings file or override is invalid; the message names it and the fix."""
 
 
@@ -133,9 +139,39 @@ class ModelSettings:
     #: must beat a threshold logit fixed at 0, which must beat every other relation
     #: (Zhou et al. 2021's adaptive-thresholding loss; a softmax for one label a pair).
     relation_loss: str = "bce"
+    #: ``none``: fine-tune every encoder weight; ``lora``: LoRA adapters (Hu et al. 2021)
+    #: on the encoder's ``lora_target_modules``, the encoder's own weights fixed (word
+    #: embeddings included, whatever ``train.freeze_word_embeddings`` says); the heads
+    #: stay fully trainable. Needs ``pip install 'xlre[peft]'``. The adapters learn at
+    #: ``train.learning_rate``, which LoRA usually wants higher (e.g. 5e-4). The saved
+    #: model has the adapters merged into the encoder's weights: it loads without peft.
+    peft: str = "none"
+    #: LoRA's rank r: each adapted ``W`` (out x in) learns ``B A`` with ``A`` r x in.
+    lora_rank: int = 8
+    #: LoRA's alpha: the update is scaled by ``lora_alpha / lora_rank``.
+    lora_alpha: float = 16.0
+    #: Dropout on the adapters' input.
+    lora_dropout: float = 0.05
+    #: Linear layers of the encoder that get adapters: names or dotted name suffixes
+    #: (``query`` matches ``encoder.layer.0.attention.self.query``), peft's matching.
+    lora_target_modules: tuple[str, ...] = LORA_TARGETS
 
     def __post_init__(self) -> None:
         _choice("model.relation_loss", self.relation_loss, RELATION_LOSSES)
+        _choice("model.peft", self.peft, PEFT_METHODS)
+        if self.lora_rank < 1:
+            raise SettingsError(f"model.lora_rank must be at least 1, got {self.lora_rank}; "
+                                "8 or 16 are usual")
+        if self.lora_alpha <= 0:
+            raise SettingsError(f"model.lora_alpha must be > 0, got {self.lora_alpha}; "
+                                "twice model.lora_rank is usual")
+        if not 0 <= self.lora_dropout < 1:
+            raise SettingsError(f"model.lora_dropout must lie in [0, 1), got {self.lora_dropout}")
+        if not self.lora_target_modules or not all(
+                isinstance(t, str) and t.strip() for t in self.lora_target_modules):
+            raise SettingsError(
+                f"model.lora_target_modules = {list(self.lora_target_modules)!r} should be a "
+                f"non-empty list of module names, e.g. {list(LORA_TARGETS)!r}")
         if not (self.entity_head or self.relation_head):
             raise SettingsError("model.entity_head and model.relation_head are both off; "
                                 "switch at least one on")
@@ -162,6 +198,13 @@ class Settings:
                 "data.relation_repr=markers at their initial vectors; use "
                 "data.relation_repr=punct (markers the encoder already knows), pooling, or "
                 "train.freeze_word_embeddings=false"
+            )
+        if self.model.peft != "none" and self.data.relation_repr == "markers":
+            raise SettingsError(
+                f"model.peft={self.model.peft} keeps the encoder's word embeddings fixed, which "
+                "would leave the new entity-marker tokens of data.relation_repr=markers at "
+                "their initial vectors; use data.relation_repr=punct (markers the encoder "
+                "already knows) or pooling, or model.peft=none"
             )
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
@@ -195,7 +238,11 @@ def _coerce(where: str, value: Any, annotation: Any) -> Any:
             return value
         if kind is type(None) and value is None:
             return None
-    names = " or ".join(getattr(k, "__name__", str(k)) for k in kinds)
+        if (typing.get_origin(kind) is tuple and isinstance(value, list | tuple)
+                and all(isinstance(v, str) for v in value)):
+            return tuple(value)
+    names = " or ".join("a list of strings" if typing.get_origin(k) is tuple
+                        else getattr(k, "__name__", str(k)) for k in kinds)
     raise SettingsError(f"{where} = {value!r} should be {names}")
 
 
