@@ -94,7 +94,8 @@ def align_cmd(
         part.fold_scripts = zh_script == "fold"  # its training text (EflomalAligner)
         part.n_samplers = samplers
     total = len(reader)
-    with progress_bar(total, {"extra": "reading extra corpora", "tokenize": "tokenizing", "align": f"aligning ({aligner})"}) as update:
+    stages = {"extra": "reading extra corpora", "tokenize": "tokenizing", "align": f"aligning ({aligner})"}
+    with progress_bar(total, stages, dict.fromkeys(stages, "pairs")) as update:
         summary = align_corpus(
             reader, word_aligner, out, src_tok, tgt_tok,
             scores_path=scores_out, extra_corpora=extras, progress=update,
@@ -155,7 +156,7 @@ def align_tune_cmd(
             pairs.append(item)
     stages = {"src": f"tokenizing {src_lang}", "tgt": f"tokenizing {tgt_lang}",
               "tune": f"fine-tuning ({epochs} epoch{'s' if epochs > 1 else ''})"}
-    with progress_bar(len(pairs), stages) as update:
+    with progress_bar(len(pairs), stages, dict.fromkeys(stages, "pairs")) as update:
         sides: dict[str, list[tuple[str, ...]]] = {"src": [], "tgt": []}
         for side, tok in (("src", src_tok), ("tgt", tgt_tok)):
             texts = (p.src_text if side == "src" else p.tgt_text for p in pairs)

@@ -78,7 +78,7 @@ def annotate_cmd(
     total = count_lines(corpus)
     stages = {"extra": "reading extra corpora", "tokenize": "tokenizing for alignment",
               "align": f"aligning ({aligner})", "annotate": "linking, labelling, projecting"}
-    with progress_bar(total, stages) as update:
+    with progress_bar(total, stages, dict.fromkeys(stages, "pairs")) as update:
         manifest = annotate(config, resume=resume, progress=update)
     _print_run_summary(out, manifest)
 

@@ -47,7 +47,8 @@ def kb_build_cmd(
         typed_only=typed_only,
         limit=limit,
     )
-    with progress_bar(None, {"entities": "dump lines read", "facts": "facts checked"}) as update:
+    with progress_bar(None, {"entities": "dump lines read", "facts": "facts checked"},
+                      {"entities": "lines", "facts": "facts"}) as update:
         manifest = build_kb(wikidata, out, settings, skip_bad=skip_bad, resume=resume,
                             threads=threads, progress=update)
     err_console.print_json(json.dumps(manifest, ensure_ascii=False))

@@ -47,20 +47,29 @@ def init_model_cmd(
 
 
 def _training_progress():
-    """A rich progress bar driven by xlre.training's ``progress(kind, advance, total)``."""
+    """Progress driven by xlre.training's ``progress(kind, advance, total)``: a rich bar on
+    a terminal, else plain lines with the epoch's mean loss (:func:`new_bar`)."""
     bar = new_bar()
     tasks: dict[str, TaskID] = {}
+    loss: dict[str, float] = {}
 
-    def update(kind: str, n: int, total: int) -> None:
+    def update(kind: str, n: float, total: int) -> None:
         if kind == "epoch":
             if "train" in tasks:
                 bar.remove_task(tasks.pop("train"))
-            tasks["epoch_no"] = n
+            loss.clear()
+            # Added now, its total set by the first batch: the epoch's clock starts here.
+            tasks["train"] = bar.add_task(f"train epoch {int(n) + 1}/{total}", total=None,
+                                          unit="batches")
+            return
+        if kind == "loss":
+            loss["train"] = n
             return
         if kind not in tasks:
-            label = {"train": f"epoch {tasks.get('epoch_no', 0) + 1}", "eval": "evaluating"}
-            tasks[kind] = bar.add_task(label.get(kind, kind), total=total)
-        bar.advance(tasks[kind], n)
+            tasks[kind] = bar.add_task({"eval": "evaluating"}.get(kind, kind), total=total,
+                                       unit="batches")
+        fields = {"loss": loss["train"]} if kind == "train" and "train" in loss else {}
+        bar.update(tasks[kind], total=total, advance=n, **fields)
 
     return bar, update
 
@@ -116,7 +125,7 @@ def evaluate_cmd(
     split: Annotated[str, typer.Option(help="train, dev, test (as the model was trained), or all.")] = "test",
     out: Annotated[Path | None, typer.Option(help="Write metrics JSON and the PR-curve PNG here.")] = None,
     batch_size: Annotated[int, typer.Option(help="Sequences per batch.")] = 64,
-    optimize: Annotated[str | None, typer.Option(help="Evaluate the CPU route xlre extract --optimize takes: int8.")] = None,
+    optimize: Annotated[str | None, typer.Option(help="Evaluate the CPU route xlre extract --optimize takes: onnx-int8 or int8.")] = None,
 ) -> None:
     """Entity P/R/F1 per type, relation micro/macro F1 and held-out PR curves, per language;
     with --marked also the KBP37/RELX score (F1 per relation type over its two directions,

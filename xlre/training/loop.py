@@ -102,8 +102,10 @@ from xlre.training.settings import Settings
 logger = get_logger(__name__)
 
 #: ``progress(kind, advance, total)``: kind is "epoch", "train" or "eval"; called on the
-#: main process only.
-ProgressFn = Callable[[str, int, int], None]
+#: main process only. Before each "train" advance comes a "loss" call whose ``advance`` is
+#: the mean training loss of the epoch's batches so far and ``total`` their count; a
+#: callback that knows only the other kinds ignores it.
+ProgressFn = Callable[[str, float, int], None]
 
 #: With ``train.group_by_length``, items are sorted by length within groups of this many
 #: batches.
@@ -394,6 +396,8 @@ class Trainer:
                 if value is not None:
                     running[name] = running.get(name, 0.0) + float(value.detach())
             if self.progress:
+                if "loss" in running:
+                    self.progress("loss", running["loss"] / state.batches_done, state.batches_done)
                 self.progress("train", 1, len(self.train_dl))
             if not accelerator.sync_gradients:
                 continue
