@@ -8,9 +8,15 @@
   an XLM-R-base-shaped random model, on the held-out sentences repeated to
   ``--sentences``; on a GPU when one is present (bf16 autocast is not used: fp32);
 * ``export``: ``scripts/bench_export.py`` (1M synthetic triples to N-Triples: time
-  and peak memory), unless ``--skip-export``.
+  and peak memory), unless ``--skip-export``;
+* ``engines`` (with ``--engines``): ``xlre extract --out DIR/`` over the same held-out
+  sentences (``--engine-sentences``, cut into ``--parts`` JSONL parts) with the local
+  engine and with Ray (a fresh local Ray instance per run) with 1 actor of all the CPUs
+  and with one actor per CPU: wall time, sentences/s, Ray's fixed start-up (Ray itself,
+  then the actors loading the model) and the corpus size from which Ray is faster.
 
 Usage: python scripts/bench_extract.py --model out/demo/model [--sentences 2000]
+       python scripts/bench_extract.py --model out/demo/model --engines --skip-base --skip-export
 """
 
 from __future__ import annotations
@@ -100,6 +106,61 @@ def base_shaped_model(model_dir: Path, tmp: Path) -> Path:
     return out
 
 
+def engines(model_dir: Path, n: int, parts: int, batch_size: int, tmp: Path) -> dict:
+    """The local engine against Ray with 1 and with N actors on the same parts."""
+    import os
+
+    from xlre.extraction.partdir import PartSettings
+    from xlre.extraction.parts import extract_parts
+    from xlre.extraction.ray_engine import RayOptions
+
+    gold = load_gold()
+    files = []
+    for k in range(parts):
+        path = tmp / f"in/part-{k:03d}.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "w", encoding="utf-8") as fh:
+            for i in range(k, n, parts):
+                g = gold[i % len(gold)]
+                fh.write(json.dumps({"id": f"s{i}", "text": g["text"], "lang": g["lang"]}) + "\n")
+        files.append(str(path))
+    settings = PartSettings(model=str(model_dir), batch_size=batch_size)
+    cpus = os.cpu_count() or 1
+    runs = [("local", "local", None), ("ray_1_actor", "ray", RayOptions(actors=1, cpus_per_actor=cpus))]
+    if cpus > 1:
+        runs.append((f"ray_{cpus}_actors", "ray", RayOptions(actors=cpus, cpus_per_actor=1)))
+    out: dict = {"sentences": n, "parts": parts, "cpus": cpus, "batch_size": batch_size}
+    lines = None
+    for key, engine, options in runs:
+        start = time.perf_counter()
+        result = extract_parts(files, tmp / key, settings, engine=engine, ray_options=options)
+        wall = time.perf_counter() - start
+        got = sorted((tmp / key).glob("*.jsonl"))
+        text = [p.read_text(encoding="utf-8") for p in got]
+        if lines is None:
+            lines = text
+        row = {"wall_seconds": round(wall, 2), "sentences_per_second": round(n / wall, 1),
+               "triples": result["counts"]["triples"], "same_parts_as_local": text == lines}
+        info = result.get("engine_info")
+        if info:
+            startup = info["ray_start_seconds"] + info["actors_ready_seconds"]
+            row.update(actors=info["actors"], startup_seconds=round(startup, 2),
+                       ray_start_seconds=info["ray_start_seconds"],
+                       actors_ready_seconds=info["actors_ready_seconds"],
+                       steady_sentences_per_second=round(n / max(wall - startup, 1e-9), 1))
+        out[key] = row
+        print(json.dumps({key: row}), file=sys.stderr)
+    local_rate = out["local"]["sentences_per_second"]
+    for key, *_ in runs[1:]:
+        row = out[key]
+        steady = row["steady_sentences_per_second"]
+        # Ray is faster once n / local_rate > startup + n / steady.
+        gain = 1 / local_rate - 1 / steady
+        row["faster_than_local_from_sentences"] = (
+            round(row["startup_seconds"] / gain) if gain > 0 else None)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", type=Path, default=ROOT / "out" / "demo" / "model")
@@ -108,6 +169,10 @@ def main() -> None:
     parser.add_argument("--skip-base", action="store_true")
     parser.add_argument("--skip-export", action="store_true")
     parser.add_argument("--export-triples", type=int, default=1_000_000)
+    parser.add_argument("--engines", action="store_true",
+                        help="also compare the local and Ray engines of `xlre extract --out DIR/`")
+    parser.add_argument("--engine-sentences", type=int, default=20000)
+    parser.add_argument("--parts", type=int, default=8)
     args = parser.parse_args()
     if not (args.model / "config.json").exists():
         raise SystemExit(f"{args.model}: no trained model; run `make demo` first or pass --model")
@@ -127,6 +192,10 @@ def main() -> None:
             report["speed"]["base"] = speed(base, max(args.sentences // 10, 100),
                                             args.batch_size)
         print(json.dumps(report["speed"]), file=sys.stderr)
+    if args.engines:
+        with tempfile.TemporaryDirectory() as tmp:
+            report["engines"] = engines(args.model, args.engine_sentences, args.parts,
+                                        args.batch_size, Path(tmp))
     if not args.skip_export:
         done = subprocess.run([sys.executable, str(ROOT / "scripts" / "bench_export.py"),
                                "--n", str(args.export_triples)],
