@@ -26,6 +26,7 @@ import contextlib
 import glob
 import hashlib
 import json
+import logging
 import os
 import re
 import tempfile
@@ -39,6 +40,8 @@ from typing import Any, TextIO
 from xlre.extraction.documents import Document, ExtractError
 from xlre.extraction.extractor import Extractor
 from xlre.kg.reading import PARTS_FORMAT, PARTS_MANIFEST
+
+logger = logging.getLogger(__name__)
 
 PART_SUFFIX = ".jsonl"
 _GLOB_CHARS = re.compile(r"[*?\[]")
@@ -248,10 +251,14 @@ class Manifest:
             if name not in finished:
                 parts[name] = {"input": path, "finished": False}
 
-    def finish_part(self, name: str, path: str, stat: dict[str, int],
-                    counts: PartCounts, engine: str) -> None:
+    def finish_part(self, name: str, path: str, stat: dict[str, int], counts: PartCounts,
+                    skipped: dict[str, int], engine: str) -> None:
+        """Record part ``name`` as finished: its input ``path`` and ``stat``, ``counts``,
+        the input lines ``skipped`` by reason, and the engine that wrote it."""
+        counts.skipped = dict(skipped)
         self.data["parts"][name] = {"input": path, **stat, "finished": True,
                                     "engine": engine, **counts.as_dict()}
+        logger.info("part %s: %d documents, %d triples", name, counts.documents, counts.triples)
         if time.monotonic() - self._written >= 1.0:
             self.write()
 

@@ -152,10 +152,7 @@ def _run_local(jobs: list[PartJob], out_dir: Path, settings: PartSettings, manif
                               settings.skip_bad, report)
         with atomic_file(out_dir / job.name) as sink:
             counts = extract_to(extractor, docs, sink, on_doc)
-        counts.skipped = dict(report.skipped)
-        manifest.finish_part(job.name, job.input, stat, counts, "local")
+        manifest.finish_part(job.name, job.input, stat, counts, report.skipped, "local")
         written.append(job.name)
-        logger.info("part %s: %d documents, %d triples", job.name, counts.documents,
-                    counts.triples)
         if progress:
             progress("parts", 1)

@@ -222,11 +222,8 @@ def _schedule(ray: Any, jobs: list[PartJob], actors: list[Any], out_dir: Path,
                 "each actor more memory (--ray-cpus-per-actor) or smaller input files, then "
                 "rerun with --resume (finished parts are kept)") from None
         write_part(out_dir, job.name, data)
-        counts.skipped = dict(report.skipped)
-        manifest.finish_part(job.name, job.input, stat, counts, "ray")
+        manifest.finish_part(job.name, job.input, stat, counts, report.skipped, "ray")
         written.append(job.name)
-        logger.info("part %s: %d documents, %d triples", job.name, counts.documents,
-                    counts.triples)
         if progress:
             progress("documents", counts.documents)
             progress("parts", 1)
