@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from alignment.errors import UserError
 from tests.helpers.handmade import write_run
+from tests.helpers.tiny_models import TINY_CLI_SHAPE
 from xlre.cli import app
 from xlre.cli.common import PlainProgress, new_bar, progress_bar, progress_interval_s
 from xlre.cli.model import _training_progress
@@ -150,8 +151,7 @@ def test_train_log_shows_steps_rate_eta_and_loss(tmp_path: Path) -> None:
     runner = CliRunner()
     enc = tmp_path / "enc"
     result = runner.invoke(app, ["init-model", "--tiny", "--run", str(run), "--out", str(enc),
-                                 "--hidden", "32", "--layers", "1", "--heads", "2",
-                                 "--vocab-size", "300", "--max-positions", "130"])
+                                 *TINY_CLI_SHAPE])
     assert result.exit_code == 0, result.output
     result = runner.invoke(app, ["train", "--run", str(run), "--model", str(enc), "--out",
                                  str(tmp_path / "model"), *FAST, "train.epochs=2"],

@@ -9,7 +9,11 @@ from pathlib import Path
 
 from xlre.modeling.tiny import BASE, MICRO, build_encoder, with_max_positions
 
-__all__ = ["EN_FR_PAIRS", "build_tiny_xlmr", "build_xlmr_base_shaped", "with_max_positions"]
+__all__ = ["EN_FR_PAIRS", "TINY_CLI_SHAPE", "build_tiny_xlmr", "build_xlmr_base_shaped", "with_max_positions"]
+
+#: ``xlre init-model --tiny`` options for the smallest encoder the CLI tests train.
+TINY_CLI_SHAPE: tuple[str, ...] = ("--hidden", "32", "--layers", "1", "--heads", "2",
+                                   "--vocab-size", "300", "--max-positions", "130")
 
 # Hand-written English/French sentence pairs (written for this project).
 EN_FR_PAIRS: tuple[tuple[str, str], ...] = (

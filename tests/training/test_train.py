@@ -12,7 +12,7 @@ from transformers import AutoTokenizer
 from typer.testing import CliRunner
 
 from tests.helpers.handmade import PAIRS, write_run
-from tests.helpers.tiny_models import EN_FR_PAIRS, build_tiny_xlmr
+from tests.helpers.tiny_models import EN_FR_PAIRS, TINY_CLI_SHAPE, build_tiny_xlmr
 from xlre.cli import app
 from xlre.data import DataConfig, build_relation_data
 from xlre.evaluation import eval_loader, evaluate_model, predict_rows
@@ -143,8 +143,7 @@ def test_cli_init_model_train_evaluate(tmp_path):
     runner = CliRunner()
     enc = tmp_path / "enc"
     result = runner.invoke(app, ["init-model", "--tiny", "--run", str(run), "--out", str(enc),
-                                 "--hidden", "32", "--layers", "1", "--heads", "2",
-                                 "--vocab-size", "300", "--max-positions", "130"])
+                                 *TINY_CLI_SHAPE])
     assert result.exit_code == 0, result.output
     assert json.loads((enc / "xlre_encoder.json").read_text())["shape"]["hidden"] == 32
     out = tmp_path / "model"
@@ -185,8 +184,7 @@ def test_two_processes_train_and_gather_like_one(tmp_path):
     runner = CliRunner()
     enc = tmp_path / "enc"
     assert runner.invoke(app, ["init-model", "--tiny", "--run", str(run), "--out", str(enc),
-                               "--hidden", "32", "--layers", "1", "--heads", "2",
-                               "--vocab-size", "300", "--max-positions", "130"]).exit_code == 0
+                               *TINY_CLI_SHAPE]).exit_code == 0
     out = tmp_path / "model"
     env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1"}
     done = subprocess.run(
