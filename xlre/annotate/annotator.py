@@ -23,7 +23,8 @@ from xlre.annotate.config import AnnotateConfig, make_aligner
 from xlre.annotate.ner import load_ner, ner_entities
 from xlre.annotate.projection import Projector, projected_entities
 from xlre.annotate.rundir import LINKS_FILE
-from xlre.kb import EntityLinker, Gazetteer, KnowledgeBase, LinkStats
+from xlre.kb import EntityLinker, KnowledgeBase, LinkStats
+from xlre.kb.index import KBIndex, make_gazetteer
 from xlre.records import NA, Entity, RelationMention
 
 
@@ -93,15 +94,15 @@ class ShardStats:
 class Annotator:
     """Annotates sentence pairs; built once per run and shared by forked workers."""
 
-    def __init__(self, config: AnnotateConfig, kb: KnowledgeBase) -> None:
+    def __init__(self, config: AnnotateConfig, kb: KnowledgeBase | KBIndex) -> None:
         self.config = config
         self.kb = kb
         # Chinese under zh_script="fold" is segmented on its script-folded form
         self.src_tok = make_tokenizer(config.src_lang, zh_script=config.zh_script)
         self.tgt_tok = make_tokenizer(config.tgt_lang, zh_script=config.zh_script)
         self.linker = EntityLinker(
-            kb, Gazetteer(kb, config.src_lang, config.min_alias_chars, config.case,
-                          config.zh_script),
+            kb, make_gazetteer(kb, config.src_lang, config.min_alias_chars, config.case,
+                               config.zh_script),
             linking=config.linking, margin=config.link_margin,
         )
         self.ner = load_ner(config.ner)

@@ -65,6 +65,10 @@ class AnnotateConfig:
     engine: str = "local"
     #: Ray cluster to join (``auto``, ``ray://host:10001``); ``None``: a local instance.
     ray_address: str | None = None
+    #: The KB's on-disk index (:mod:`xlre.kb.index`), built there when missing or stale;
+    #: workers open it by path and share it. ``None``: the KB is loaded into memory. The
+    #: links are the same either way, so a run may resume with or without it.
+    kb_index: str | None = None
 
     def validate(self) -> None:
         for side in ("src_lang", "tgt_lang"):  # zh-Hans, zh_TW, cmn -> zh (alignment.languages)
@@ -102,7 +106,7 @@ class AnnotateConfig:
     #: What a field added after a run was made means for that run, where not its default.
     BEFORE_FIELD: ClassVar[dict[str, str]] = {"linking": "strict"}
     # Fields that may differ between a run and its resumption without changing output.
-    RESUMABLE_FIELDS = ("workers", "skip_bad", "engine", "ray_address")
+    RESUMABLE_FIELDS = ("workers", "skip_bad", "engine", "ray_address", "kb_index")
 
 
 def make_aligner(config: AnnotateConfig) -> WordAligner:

@@ -50,7 +50,8 @@ from alignment.records import Span, TokenizedText
 from alignment.script import check_policy, fold_script, fold_tokenized, is_chinese
 from alignment.spans import find_on_token_boundaries
 from xlre.annotate.ner import ner_entities
-from xlre.kb import Gazetteer, KnowledgeBase, Mention, alias_languages
+from xlre.kb import KnowledgeBase, Mention, alias_languages
+from xlre.kb.index import KBIndex, make_gazetteer
 from xlre.records import Entity
 
 #: Target languages whose projected spans are checked against the entity's names.
@@ -67,7 +68,7 @@ class Projector:
     Chinese source turn the fold on too.
     """
 
-    def __init__(self, tgt_lang: str, kb: KnowledgeBase | None = None, ner: Any = None,
+    def __init__(self, tgt_lang: str, kb: KnowledgeBase | KBIndex | None = None, ner: Any = None,
                  min_alias_chars: int = 2, case: str = "smart",
                  use_identical: bool = True, zh_script: str = "fold",
                  src_lang: str | None = None) -> None:
@@ -78,7 +79,7 @@ class Projector:
             is_chinese(tgt_lang) or (src_lang is not None and is_chinese(src_lang)))
         # The KB's target-language aliases anchor projected spans; names written alike in
         # both languages are found by identical-name anchors instead.
-        self.gazetteers = ([Gazetteer(kb, tgt_lang, min_alias_chars, case, zh_script)]
+        self.gazetteers = ([make_gazetteer(kb, tgt_lang, min_alias_chars, case, zh_script)]
                            if kb is not None else [])
         self.ner = ner
         self.use_identical = use_identical
@@ -128,12 +129,10 @@ class Projector:
         names = self._names.get(kb_id)
         if names is None:
             assert self.kb is not None
-            ent = self.kb.entities.get(kb_id)
             found: set[str] = set()
-            if ent is not None:
-                for tag in self._name_tags:
-                    found.update(self._fold(a.casefold()) for a in ent.labels.get(tag, ())
-                                 if len(a) >= self.min_alias_chars)
+            for tag in self._name_tags:
+                found.update(self._fold(a.casefold()) for a in self.kb.names(kb_id, tag)
+                             if len(a) >= self.min_alias_chars)
             names = self._names[kb_id] = tuple(sorted(found, key=len, reverse=True))
         return names
 

@@ -38,8 +38,9 @@ from xlre.annotate.rundir import (
     stale_temporaries,
     write_shard,
 )
-from xlre.kb import load_kb
+from xlre.kb import KnowledgeBase, load_kb
 from xlre.kb.casing import CASING_FILE, CaseStats, count_casing
+from xlre.kb.index import KBIndex, ensure_index
 
 ProgressFn = Callable[[str, int], None]
 
@@ -116,7 +117,13 @@ def annotate(config: AnnotateConfig, resume: bool = False, progress: ProgressFn 
     timings: dict[str, float] = {}
 
     t0 = time.perf_counter()
-    kb = load_kb(config.kb)
+    kb: KnowledgeBase | KBIndex
+    if config.kb_index is not None:
+        specs = [(lang, config.min_alias_chars, config.case, config.zh_script)
+                 for lang in dict.fromkeys((config.src_lang, config.tgt_lang))]
+        kb = ensure_index(config.kb, config.kb_index, specs)
+    else:
+        kb = load_kb(config.kb)
     annotator = Annotator(config, kb)
     timings["load_kb_and_gazetteers"] = time.perf_counter() - t0
 

@@ -59,6 +59,7 @@ def annotate_cmd(
     link_margin: Annotated[float, typer.Option(help="--linking rank: the best candidate's prior must be this many times the runner-up's.")] = 2.0,
     resume: Annotated[bool, typer.Option(help="Continue a run that stopped; finished shards are kept.")] = False,
     skip_bad: Annotated[bool, typer.Option(help="Skip bad corpus lines (counted by reason) instead of stopping.")] = False,
+    kb_index: Annotated[Path | None, typer.Option(help="The KB's on-disk index (built there when missing or stale): workers open it by path and share it, instead of each holding the KB in memory.")] = None,
 ) -> None:
     """Distantly label a parallel corpus with a KB and project the labels to the target side."""
     from xlre.annotate import AnnotateConfig, annotate
@@ -72,6 +73,7 @@ def annotate_cmd(
         seed=seed, shard_size=shard_size, workers=workers, num_shards=num_shards,
         shard_index=shard_index, skip_bad=skip_bad, case=case, zh_script=zh_script, engine=engine,
         ray_address=ray_address, linking=linking, link_margin=link_margin,
+        kb_index=str(kb_index) if kb_index else None,
     )
     from alignment.corpus import count_lines
 

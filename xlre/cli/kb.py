@@ -10,7 +10,7 @@ import typer
 
 from xlre.cli.common import app, err_console, progress_bar
 
-kb_app = typer.Typer(help="Knowledge bases: build one from a Wikidata dump.", no_args_is_help=True)
+kb_app = typer.Typer(help="Knowledge bases: build one from a Wikidata dump; index one for shared workers.", no_args_is_help=True)
 app.add_typer(kb_app, name="kb")
 
 
@@ -52,3 +52,24 @@ def kb_build_cmd(
         manifest = build_kb(wikidata, out, settings, skip_bad=skip_bad, resume=resume,
                             threads=threads, progress=update)
     err_console.print_json(json.dumps(manifest, ensure_ascii=False))
+
+
+@kb_app.command("index")
+def kb_index_cmd(
+    kb: Annotated[Path, typer.Argument(help="KB directory: entities.jsonl, relations.jsonl, triples.tsv.")],
+    out: Annotated[Path, typer.Option(help="Index directory to write (replaced when it holds an index).")],
+    langs: Annotated[str, typer.Option(help="Languages to build alias gazetteers for, comma-separated (e.g. en,zh).")] = "en",
+    case: Annotated[str, typer.Option(help="Alias case policy the gazetteers match by: smart, exact or ignore.")] = "smart",
+    min_alias_chars: Annotated[int, typer.Option(help="Shortest alias kept, in characters.")] = 2,
+    zh_script: Annotated[str, typer.Option(help="Chinese scripts: fold or keep.")] = "fold",
+) -> None:
+    """Write the KB's on-disk index, which annotation workers open by path and share
+    (`xlre annotate --kb-index DIR`)."""
+    from xlre.kb.index import build_index
+
+    specs = [(lang.strip(), min_alias_chars, case, zh_script) for lang in langs.split(",") if lang.strip()]
+    with err_console.status(f"indexing {kb}"):
+        index = build_index(kb, out, specs)
+    report = {"index": str(out), "summary": index.summary(),
+              "gazetteers": {spec[0]: index.gazetteer(*spec).n_aliases for spec in specs}}
+    err_console.print_json(json.dumps(report, ensure_ascii=False))

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
@@ -121,6 +122,105 @@ def alias_languages(kb: KnowledgeBase, lang: str, zh_script: str = "fold") -> li
     return [lang]
 
 
+def fold_for(lang: str, zh_script: str) -> Callable[[str], str]:
+    """The fold a gazetteer for ``lang`` applies to keys and matched text: apostrophes,
+    and Chinese scripts under ``zh_script="fold"``; one character to one."""
+    return _fold_script_and_quotes if zh_script == "fold" and is_chinese(lang) else _fold_quotes
+
+
+#: One key's entries: (entity id, ((folded alias, rule), ...)) in KB order.
+KeyEntries = tuple[tuple[str, tuple[tuple[str, str], ...]], ...]
+
+
+@dataclass
+class AliasTable:
+    """The aliases a gazetteer matches, by key, after the guards (module docstring)."""
+
+    entries: dict[str, KeyEntries]
+    dropped: Counter[str]
+    n_aliases: int
+    single_words: frozenset[str]
+
+
+def alias_table(kb: KnowledgeBase, lang: str, min_chars: int = 2, case: str = "smart",
+                zh_script: str = "fold") -> AliasTable:
+    """The keys, entries and dropped counts of a gazetteer for ``lang`` over ``kb``: the
+    one rule the in-memory :class:`Gazetteer` and the on-disk index
+    (:mod:`xlre.kb.index`) both match by."""
+    if case not in CASE_POLICIES:
+        raise SettingError(f"unknown case policy {case!r}; choose one of {', '.join(CASE_POLICIES)}")
+    check_policy(zh_script)
+    fold = fold_for(lang, zh_script)
+    dropped: Counter[str] = Counter()
+    n_aliases = 0
+    stops = stop_words(lang)
+    entries: dict[str, dict[str, list[tuple[str, str]]]] = {}
+    seen: set[tuple[str, str]] = set()
+    pairs = ((a, e) for tag in alias_languages(kb, lang, zh_script) for a, e in kb.aliases(tag))
+    for alias, ent_id in pairs:
+        if (alias, ent_id) in seen:  # the same alias under zh and zh-hans
+            continue
+        seen.add((alias, ent_id))
+        key = fold(alias.casefold())
+        reason = None
+        if len(alias) < min_chars:
+            reason = "too_short"
+        elif not any(c.isalpha() for c in alias):
+            reason = "no_letter"
+        elif key in stops:
+            reason = "stop_word"
+        elif (
+            case != "exact" and lang not in UNSEGMENTED_SCRIPTS and alias.islower()
+            and len(alias.split()) == 1
+        ):
+            reason = "lowercase_word"
+        if reason:
+            dropped[reason] += 1
+            continue
+        n_aliases += 1
+        # forms are compared with the surface script-folded (_accepts), so fold them too
+        entries.setdefault(key, {}).setdefault(ent_id, []).append((fold(alias), _alias_rule(alias, case)))
+    # Keys that are one word of letters, in a cased script: the words whose casing in the
+    # corpus tells a name from a common word (:mod:`xlre.kb.casing`).
+    single_words = frozenset(
+        k for k in entries if lang not in UNSEGMENTED_SCRIPTS and k.isalpha() and k != k.upper()
+    )
+    table = {key: tuple((eid, tuple(forms)) for eid, forms in by_entity.items())
+             for key, by_entity in entries.items()}
+    return AliasTable(table, dropped, n_aliases, single_words)
+
+
+def fold_text(text: str, fold: Callable[[str], str]) -> str:
+    """``text`` casefolded and folded, of the same length as ``text`` (offsets into it are
+    offsets into ``text``): where casefolding changes lengths (ß -> ss), lowercased, or
+    else as written."""
+    folded = text.casefold()
+    if len(folded) != len(text):
+        folded = text.lower() if len(text.lower()) == len(text) else text
+    return fold(folded)
+
+
+def accepted(entries: KeyEntries, compared: str) -> tuple[str, ...]:
+    """The entity ids of ``entries`` one of whose forms accepts the folded surface."""
+    return tuple(eid for eid, forms in entries
+                 if any(_accepts(rule, alias, compared) for alias, rule in forms))
+
+
+def longest_first(found: list[Mention]) -> list[Mention]:
+    """Non-overlapping matches, longest first then leftmost, in text order."""
+    found.sort(key=lambda m: (-(m.char_end - m.char_start), m.char_start))
+    taken: list[Mention] = []
+    used: set[int] = set()
+    for m in found:
+        chars = set(range(m.char_start, m.char_end))
+        if chars & used:
+            continue
+        used |= chars
+        taken.append(m)
+    taken.sort(key=lambda m: m.char_start)
+    return taken
+
+
 class Gazetteer:
     """All KB aliases of one language, matched on whole tokens (module docstring).
 
@@ -130,69 +230,29 @@ class Gazetteer:
 
     def __init__(self, kb: KnowledgeBase, lang: str, min_chars: int = 2, case: str = "smart",
                  zh_script: str = "fold") -> None:
-        if case not in CASE_POLICIES:
-            raise SettingError(f"unknown case policy {case!r}; choose one of {', '.join(CASE_POLICIES)}")
+        table = alias_table(kb, lang, min_chars, case, zh_script)
         self.lang = lang
         self.case = case
-        self.zh_script = check_policy(zh_script)
-        #: The fold applied to keys and to matched text: apostrophes, and Chinese scripts
-        #: under ``zh_script="fold"``; one character to one, so offsets are kept.
-        self.fold = (_fold_script_and_quotes if zh_script == "fold" and is_chinese(lang)
-                     else _fold_quotes)
-        fold = self.fold
-        self.dropped: Counter[str] = Counter()
-        self.n_aliases = 0
-        stops = stop_words(lang)
-        entries: dict[str, dict[str, list[tuple[str, str]]]] = {}
-        seen: set[tuple[str, str]] = set()
-        pairs = ((a, e) for tag in alias_languages(kb, lang, zh_script) for a, e in kb.aliases(tag))
-        for alias, ent_id in pairs:
-            if (alias, ent_id) in seen:  # the same alias under zh and zh-hans
-                continue
-            seen.add((alias, ent_id))
-            key = fold(alias.casefold())
-            reason = None
-            if len(alias) < min_chars:
-                reason = "too_short"
-            elif not any(c.isalpha() for c in alias):
-                reason = "no_letter"
-            elif key in stops:
-                reason = "stop_word"
-            elif (
-                case != "exact" and lang not in UNSEGMENTED_SCRIPTS and alias.islower()
-                and len(alias.split()) == 1
-            ):
-                reason = "lowercase_word"
-            if reason:
-                self.dropped[reason] += 1
-                continue
-            self.n_aliases += 1
-            # forms are compared with the surface script-folded (_accepts), so fold them too
-            entries.setdefault(key, {}).setdefault(ent_id, []).append((fold(alias), _alias_rule(alias, case)))
-        #: Keys that are one word of letters, in a cased script: the words whose casing
-        #: in the corpus tells a name from a common word (:mod:`xlre.kb.casing`).
-        self.single_words = frozenset(
-            k for k in entries if lang not in UNSEGMENTED_SCRIPTS and k.isalpha() and k != k.upper()
-        )
+        self.zh_script = zh_script
+        self.fold = fold_for(lang, zh_script)
+        self.dropped = table.dropped
+        self.n_aliases = table.n_aliases
+        self.single_words = table.single_words
         self._automaton = ahocorasick.Automaton()
-        for key, by_entity in entries.items():
-            value = (len(key), tuple((eid, tuple(forms)) for eid, forms in by_entity.items()))
-            self._automaton.add_word(key, value)
-        if entries:
+        for key, by_entity in table.entries.items():
+            self._automaton.add_word(key, (len(key), by_entity))
+        if table.entries:
             self._automaton.make_automaton()
-        self._empty = not entries
+        self._empty = not table.entries
         logger.info("gazetteer %s: %d aliases (%d keys), dropped %s",
-                    lang, self.n_aliases, len(entries), dict(self.dropped))
+                    lang, self.n_aliases, len(table.entries), dict(self.dropped))
 
     def find(self, tok: TokenizedText) -> list[Mention]:
         """Longest non-overlapping alias matches of ``tok`` that cover whole tokens."""
         if self._empty or not tok.tokens:
             return []
         text = tok.text
-        folded = text.casefold()
-        if len(folded) != len(text):  # casefolding changed lengths (ß -> ss): fall back
-            folded = text.lower() if len(text.lower()) == len(text) else text
-        folded = self.fold(folded)  # same length: offsets into it are offsets into text
+        folded = fold_text(text, self.fold)
         starts = {s: k for k, s in enumerate(tok.char_starts)}
         ends = {e: k for k, e in enumerate(tok.char_ends)}
         found = []
@@ -201,24 +261,8 @@ class Gazetteer:
             start = end - length
             if start not in starts or end not in ends:
                 continue  # starts or ends inside a token: no match (module docstring)
-            tok_start, tok_end = starts[start], ends[end] + 1
             surface = text[start:end]
-            compared = self.fold(surface)
-            cands = tuple(
-                eid for eid, forms in by_entity
-                if any(_accepts(rule, alias, compared) for alias, rule in forms)
-            )
+            cands = accepted(by_entity, self.fold(surface))
             if cands:
-                found.append(Mention(tok_start, tok_end, start, end, surface, cands))
-        found.sort(key=lambda m: (-(m.char_end - m.char_start), m.char_start))
-        taken: list[Mention] = []
-        used: set[int] = set()
-        for m in found:
-            chars = set(range(m.char_start, m.char_end))
-            if chars & used:
-                continue
-            used |= chars
-            taken.append(m)
-        taken.sort(key=lambda m: m.char_start)
-        return taken
-
+                found.append(Mention(starts[start], ends[end] + 1, start, end, surface, cands))
+        return longest_first(found)

@@ -29,6 +29,10 @@ logger = logging.getLogger(__name__)
 ENTITIES_FILE = "entities.jsonl"
 RELATIONS_FILE = "relations.jsonl"
 TRIPLES_FILE = "triples.tsv"
+KB_FILES = (ENTITIES_FILE, RELATIONS_FILE, TRIPLES_FILE)
+#: Wikidata properties whose values are languages (official, native, spoken, of a work,
+#: of a film, of a name).
+LANGUAGE_PROPERTIES = frozenset({"P37", "P103", "P1412", "P407", "P364", "P2936"})
 
 
 class KBError(CorpusError):
@@ -63,6 +67,7 @@ class KnowledgeBase:
     facts: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
     path: Path | None = None
     _degree: dict[str, int] | None = field(default=None, repr=False, compare=False)
+    _languages: frozenset[str] | None = field(default=None, repr=False, compare=False)
 
     @property
     def n_triples(self) -> int:
@@ -96,6 +101,23 @@ class KnowledgeBase:
 
     def languages(self) -> set[str]:
         return {lang for e in self.entities.values() for lang in e.labels}
+
+    def entity_type(self, ent_id: str) -> str | None:
+        """The coarse type of ``ent_id`` (None: the KB gives none)."""
+        return self.entities[ent_id].type
+
+    def names(self, ent_id: str, lang: str) -> tuple[str, ...]:
+        """The aliases of ``ent_id`` in ``lang`` (empty: none, or no such entity)."""
+        ent = self.entities.get(ent_id)
+        return ent.labels.get(lang, ()) if ent is not None else ()
+
+    def is_language(self, ent_id: str) -> bool:
+        """True when ``ent_id`` is the value of a language property in some KB fact
+        (:data:`LANGUAGE_PROPERTIES`)."""
+        if self._languages is None:
+            self._languages = frozenset(tail for (_, tail), rels in self.facts.items()
+                                        if any(r in LANGUAGE_PROPERTIES for r in rels))
+        return ent_id in self._languages
 
     def aliases(self, lang: str) -> Iterator[tuple[str, str]]:
         """(alias, entity id) for every alias in ``lang``."""

@@ -9,7 +9,7 @@ candidates are ranked:
   Department", ``Union`` in "Eurasian Economic Union", each an alias of some obscure
   KB entity.
 * **demonym** (dropped): in a script with capitals, a mention one of whose candidates
-  is a language (tails of the KB's language properties, :data:`LANGUAGE_PROPERTIES`) and
+  is a language (tails of the KB's language properties, :data:`~xlre.kb.knowledge_base.LANGUAGE_PROPERTIES`) and
   that is followed by a word that is not a stop word: "Ukrainian forces", "Chinese
   consulate", "Chinese-funded" use the adjective of a people or country, not the
   language. "English is spoken", "in English." keep the language.
@@ -43,9 +43,6 @@ from xlre.kb.knowledge_base import KnowledgeBase
 from xlre.records import Entity
 
 LINKING_RULES = ("rank", "strict")
-#: Wikidata properties whose values are languages (official, native, spoken, of a work,
-#: of a film, of a name).
-LANGUAGE_PROPERTIES = frozenset({"P37", "P103", "P1412", "P407", "P364", "P2936"})
 #: A candidate's prior must be at least this many times the runner-up's.
 DEFAULT_MARGIN = 2.0
 
@@ -73,12 +70,6 @@ class LinkStats:
                 "dropped": dict(self.dropped)}
 
 
-def language_entities(kb: KnowledgeBase) -> frozenset[str]:
-    """Entities that are the value of a language property in some KB fact."""
-    return frozenset(tail for (_, tail), rels in kb.facts.items()
-                     if any(r in LANGUAGE_PROPERTIES for r in rels))
-
-
 class EntityLinker:
     """Links gazetteer mentions to single KB ids (module docstring).
 
@@ -97,7 +88,8 @@ class EntityLinker:
         self.margin = margin
         self.casing = casing
         cased = gazetteer.lang not in UNSEGMENTED_SCRIPTS
-        self._languages = language_entities(kb) if linking == "rank" and cased else frozenset()
+        #: The demonym guard applies (rank linking, a script with capitals).
+        self._check_languages = linking == "rank" and cased
         self._stops = stop_words(gazetteer.lang)
 
     def link(self, tok: TokenizedText, stats: LinkStats | None = None) -> list[Entity]:
@@ -119,10 +111,9 @@ class EntityLinker:
         for m, kb_id in zip(mentions, chosen, strict=True):
             if kb_id is None:
                 continue
-            ent = self.kb.entities[kb_id]
             span = tok.span(m.tok_start, m.tok_end)
             # the text is always the sentence's slice at the entity's offsets
-            entities.append(Entity(span, ent.type or "ENT", kb_id, "kb",
+            entities.append(Entity(span, self.kb.entity_type(kb_id) or "ENT", kb_id, "kb",
                                    tok.text[span.char_start:span.char_end]))
         stats.linked += len(entities)
         return entities
@@ -132,7 +123,7 @@ class EntityLinker:
         if (self.casing is not None and m.tok_end - m.tok_start == 1 and m.text[:1].isupper()
                 and not m.text.isupper() and self.casing.is_common(m.text)):
             return "common_word"
-        if self._languages and any(c in self._languages for c in m.candidates) \
+        if self._check_languages and any(self.kb.is_language(c) for c in m.candidates) \
                 and m.tok_end < len(tok.tokens):
             nxt = tok.tokens[m.tok_end]
             if any(c.isalpha() for c in nxt) and nxt.casefold() not in self._stops:
