@@ -144,3 +144,20 @@ def test_index_links_news_en_zh_as_the_in_memory_kb(tmp_path: Path) -> None:
     assert assert_same_links(kb, index, "zh", [r[1] for r in rows]) > 1000
     meta = json.loads((tmp_path / "index" / "index.json").read_text(encoding="utf-8"))
     assert meta["summary"]["entities"] == len(kb.entities)
+
+
+def test_cli_kb_index_writes_the_index_and_refuses_a_foreign_directory(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from xlre.cli import app
+
+    runner = CliRunner()
+    res = runner.invoke(app, ["kb", "index", str(DEMO / "kb"), "--out", str(tmp_path / "idx"),
+                              "--langs", "en,fr"])
+    assert res.exit_code == 0, res.output
+    assert KBIndex(tmp_path / "idx").gazetteer("fr").n_aliases > 0
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "x").write_text("x", encoding="utf-8")
+    res = runner.invoke(app, ["kb", "index", str(DEMO / "kb"), "--out", str(tmp_path / "other")])
+    assert res.exit_code == 2
+    assert "is not a KB index" in res.output and "Traceback" not in res.output
