@@ -22,7 +22,6 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 from xlre.extraction.documents import Document
-from xlre.extraction.extractor import Extractor
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +44,8 @@ class RelationComponent:
             )
         self.name = name
         self.lang = None if nlp.lang == "xx" else nlp.lang
+        from xlre.extraction.extractor import Extractor  # torch: only when the component is made
+
         self.extractor = Extractor.from_pretrained(model, threshold=threshold,
                                                    batch_size=batch_size, kb=kb)
 
