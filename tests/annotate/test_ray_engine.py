@@ -79,6 +79,18 @@ def test_ray_equals_local_and_a_killed_worker_doubles_nothing(tmp_path, kb_dir, 
     assert names == sorted(p.name for p in (tmp_path / "local" / "shards").iterdir())
 
 
+def test_ray_over_the_kb_index_equals_local_in_memory(tmp_path, kb_dir, local_ray):
+    """Ray tasks receive the index's path and open it; their records equal a local run's
+    over the in-memory KB."""
+    local = annotate(config(tmp_path, kb_dir, "local"))
+    (tmp_path / "ray").mkdir()
+    shutil.copy(tmp_path / "local" / LINKS_FILE, tmp_path / "ray" / LINKS_FILE)
+    manifest = annotate(config(tmp_path, kb_dir, "ray", engine="ray", kb_index=str(tmp_path / "index")))
+    assert (tmp_path / "index" / "index.json").is_file()
+    assert _no_timings(manifest["counts"]) == _no_timings(local["counts"])
+    assert _by_key(tmp_path / "ray") == _by_key(tmp_path / "local")
+
+
 def test_ray_resume_skips_finished_shards(tmp_path, kb_dir, local_ray):
     cfg = config(tmp_path, kb_dir, "run", engine="ray")
     annotate(cfg)
