@@ -22,7 +22,7 @@ from alignment.script import make_tokenizer
 from xlre.annotate.config import AnnotateConfig, make_aligner
 from xlre.annotate.ner import load_ner, ner_entities
 from xlre.annotate.projection import Projector, projected_entities
-from xlre.annotate.rundir import LINKS_FILE
+from xlre.annotate.rundir import LINKS_FILE, encode_records
 from xlre.kb import EntityLinker, KnowledgeBase, LinkStats
 from xlre.kb.index import KBIndex, make_gazetteer
 from xlre.records import NA, Entity, RelationMention
@@ -76,6 +76,9 @@ class ShardStats:
     projection: Counter[str] = field(default_factory=Counter)
     relations_dropped: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
+    #: Where the shard's time went: tokenize, word links (read or aligned), link (KB
+    #: linking and NER), label, project, records (building them), encode (to JSON).
+    step_seconds: Counter[str] = field(default_factory=Counter)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -86,6 +89,7 @@ class ShardStats:
             "na_sampled_out": self.na_sampled_out, "linking": self.linking.as_dict(),
             "projection": dict(self.projection), "relations_dropped": dict(self.relations_dropped),
             "seconds": round(self.seconds, 3),
+            "step_seconds": {k: round(v, 3) for k, v in self.step_seconds.items()},
         }
 
 
@@ -155,9 +159,16 @@ class Annotator:
         self, pair: SentencePair, src: TokenizedText, tgt: TokenizedText,
         links: set[tuple[int, int]], stats: ShardStats,
     ) -> list[dict[str, Any]]:
+        steps, t0 = stats.step_seconds, time.perf_counter()
         src_ents = self._source_entities(src, stats)
+        t1 = time.perf_counter()
         src_rels = self.distant_labels(pair.pair_id, src_ents, stats)
+        t2 = time.perf_counter()
         projections = self.projector.project(src_ents, src, tgt, links)
+        t3 = time.perf_counter()
+        steps["link"] += t1 - t0
+        steps["label"] += t2 - t1
+        steps["project"] += t3 - t2
         for proj in projections:
             stats.projection[proj.outcome] += 1
         tgt_ents, index = projected_entities(src_ents, projections, tgt)
@@ -177,6 +188,7 @@ class Annotator:
             counter = stats.relations.setdefault(lang, Counter())
             counter.update(r.relation for r in rels)
             out.append(_sentence_json(pair, side, lang, tok, ents, rels))
+        steps["records"] += time.perf_counter() - t3
         return out
 
     # -- per shard ----------------------------------------------------------------------
@@ -193,12 +205,15 @@ class Annotator:
         pairs = [it for it in items if isinstance(it, SentencePair)]
         src_toks = list(self.src_tok.pipe(p.src_text for p in pairs))
         tgt_toks = list(self.tgt_tok.pipe(p.tgt_text for p in pairs))
+        t0 = time.perf_counter()
+        stats.step_seconds["tokenize"] += t0 - start
         if link_lines is not None:
             by_line = {it.line_no: line for it, line in zip(items, link_lines, strict=True)}
             links = [parse_line(by_line[p.line_no], LINKS_FILE, p.line_no).possible for p in pairs]
         else:
             aligned = self.shard_aligner().align([t.tokens for t in src_toks], [t.tokens for t in tgt_toks])
             links = [lk.pairs() for lk in aligned]
+        stats.step_seconds["word_links"] += time.perf_counter() - t0
         records = []
         for item in items:
             stats.pairs += 1
@@ -209,4 +224,14 @@ class Annotator:
             records.extend(self.annotate_pair(pair, s, t, set(lk), stats))
         stats.seconds = time.perf_counter() - start
         return records, stats
+
+    def annotate_and_encode(self, items: list[SentencePair | BadLine], link_lines: list[str] | None
+                            ) -> tuple[bytes, ShardStats]:
+        """:meth:`annotate_shard`, its records encoded as the shard file's bytes."""
+        records, stats = self.annotate_shard(items, link_lines)
+        start = time.perf_counter()
+        data = encode_records(records)
+        stats.step_seconds["encode"] += time.perf_counter() - start
+        stats.seconds += stats.step_seconds["encode"]
+        return data, stats
 

@@ -27,8 +27,8 @@ _WORKER: Annotator | None = None
 def _work(task: Task) -> tuple[int, dict[str, Any]]:
     shard_no, items, link_lines, shard_dir = task
     assert _WORKER is not None
-    records, stats = _WORKER.annotate_shard(items, link_lines)
-    write_shard(Path(shard_dir), shard_no, records, stats.as_dict())
+    data, stats = _WORKER.annotate_and_encode(items, link_lines)
+    write_shard(Path(shard_dir), shard_no, data, stats.as_dict())
     return shard_no, stats.as_dict()
 
 

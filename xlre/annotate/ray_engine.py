@@ -35,7 +35,6 @@ from pathlib import Path
 from typing import Any
 
 from xlre.annotate.config import RunError
-from xlre.annotate.rundir import encode_records
 
 logger = logging.getLogger(__name__)
 
@@ -88,9 +87,9 @@ def _annotate_task(box: list[Any], priors_box: list[Any],
                    shard_no: int, items: list[Any], link_lines: list[str] | None
                    ) -> tuple[int, bytes, dict[str, Any]]:
     annotator = _worker_annotator(box, priors_box)
-    records, stats = annotator.annotate_shard(items, link_lines)
     # Encoded here, in parallel, so the driver only writes bytes.
-    return shard_no, encode_records(records), stats.as_dict()
+    data, stats = annotator.annotate_and_encode(items, link_lines)
+    return shard_no, data, stats.as_dict()
 
 
 def run_shards(
