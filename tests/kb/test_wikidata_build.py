@@ -437,3 +437,15 @@ def test_sitelinks_are_the_linkers_prior(tmp_path: Path) -> None:
     ents = EntityLinker(kb, Gazetteer(kb, "en")).link(Tokenizer("en")("She moved to London."), stats)
     assert [(e.text, e.kb_id) for e in ents] == [("London", "Q84")]
     assert stats.resolved_by_prior == 1
+
+
+def test_a_line_that_is_not_utf8_is_told_apart_from_bad_json(tmp_path: Path) -> None:
+    data = dump_text().encode("utf-8").splitlines(keepends=True)
+    # an entity line with one byte that no UTF-8 text holds, inside a label
+    data[2] = data[2].replace(b'"value":', b'"value": "\xff", "x":', 1)
+    dump = tmp_path / "latest-all.json"
+    dump.write_bytes(b"".join(data))
+    with pytest.raises(WikidataDumpError) as info:
+        build_kb(dump, tmp_path / "kb", settings())
+    assert info.value.reason == "invalid_utf8"
+    assert str(info.value).startswith(f"{dump}:3: the line is not UTF-8")

@@ -66,6 +66,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+import orjson
+
 from alignment.errors import SettingError
 from alignment.languages import LanguageError, normalize_lang, parse_lang
 from xlre.kb.knowledge_base import ENTITIES_FILE, RELATIONS_FILE, TRIPLES_FILE, KBError
@@ -568,10 +570,12 @@ class _Builder:
         self.entity_lines += 1
         try:
             try:
-                obj = json.loads(text)
-            except UnicodeDecodeError:
-                raise _BadLine("invalid_utf8", "the line is not UTF-8") from None
-            except json.JSONDecodeError as err:
+                obj = orjson.loads(text)
+            except orjson.JSONDecodeError as err:
+                try:  # orjson reports bad UTF-8 as bad JSON; tell the two apart
+                    text.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise _BadLine("invalid_utf8", "the line is not UTF-8") from None
                 raise _BadLine("invalid_json", f"invalid JSON ({err.msg} at column {err.colno})") from None
             return self._entity(obj)
         except _BadLine as bad:
@@ -635,7 +639,7 @@ class _Builder:
         bitmap = bytearray()
         with open(self.work / ENTITIES_FILE, encoding="utf-8") as fh:
             for line in fh:
-                number = int(json.loads(line)["id"][1:])
+                number = int(orjson.loads(line)["id"][1:])
                 if (number >> 3) >= len(bitmap):
                     bitmap.extend(bytes((number >> 3) + 1 - len(bitmap) + (1 << 16)))
                 bitmap[number >> 3] |= 1 << (number & 7)
