@@ -37,3 +37,7 @@ class CorpusError(UserError, ValueError):
         self.reason = reason
         where = self.path if line_no is None else f"{self.path}:{line_no}"
         super().__init__(f"{where}: {problem}. Fix: {fix}")
+
+    def __reduce__(self):
+        # Rebuilt from its parts, so it crosses a process boundary (a tokenizer worker) intact.
+        return type(self), (self.path, self.line_no, self.problem, self.fix, self.reason)

@@ -11,13 +11,15 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from alignment.aligners.base import WordAligner
 from alignment.corpus import BadLine, ParallelCorpus
 from alignment.errors import CorpusError, SettingError
-from alignment.records import Links, SentencePair, TokenizedText
+from alignment.parallel_tokenize import TokenizedPair, fewer_gc_passes, tokenize_stream
+from alignment.records import Links
 from alignment.tokenize import Tokenizer
 
 logger = logging.getLogger(__name__)
@@ -51,37 +53,9 @@ class AlignSummary:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class _Tokenized:
-    pair: SentencePair
-    src: TokenizedText
-    tgt: TokenizedText
-
-
-def _chunks(items: Iterable[SentencePair | BadLine], size: int | None) -> Iterator[list]:
-    chunk: list[SentencePair | BadLine] = []
-    for item in items:
-        chunk.append(item)
-        if size is not None and len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
-def _tokenize_chunk(
-    chunk: list[SentencePair | BadLine], src_tok: Tokenizer, tgt_tok: Tokenizer
-) -> list[_Tokenized | BadLine]:
-    pairs = [it for it in chunk if isinstance(it, SentencePair)]
-    srcs = src_tok.pipe(p.src_text for p in pairs)
-    tgts = tgt_tok.pipe(p.tgt_text for p in pairs)
-    done = iter([_Tokenized(p, s, t) for p, s, t in zip(pairs, srcs, tgts, strict=True)])
-    return [it if isinstance(it, BadLine) else next(done) for it in chunk]
-
-
 def _check_length(
-    item: _Tokenized, limit: int | None, corpus: ParallelCorpus
-) -> _Tokenized | BadLine:
+    item: TokenizedPair, limit: int | None, corpus: ParallelCorpus
+) -> TokenizedPair | BadLine:
     if limit is None or (len(item.src) <= limit and len(item.tgt) <= limit):
         return item
     err = CorpusError(
@@ -115,13 +89,15 @@ def add_extra_corpora(
     src_tok: Tokenizer,
     tgt_tok: Tokenizer,
     progress: ProgressFn | None = None,
+    workers: int | None = None,
 ) -> int:
     """Feed extra parallel text to an aligner that trains on text (eflomal).
 
     ``src_tok`` and ``tgt_tok`` (the main corpus's) give the two languages; each extra
     corpus is tokenised as its own layout says (:func:`corpus_tokenizer`): split on
     whitespace when it is ``pretokenized``, else by the language's tokenizer (jieba for
-    Chinese), even when the main corpus is pretokenized.
+    Chinese), even when the main corpus is pretokenized. ``workers``: tokenizer
+    processes (:mod:`alignment.parallel_tokenize`; ``None``: all cores).
     """
     add = getattr(aligner, "add_training_text", None)
     if add is None:
@@ -132,11 +108,12 @@ def add_extra_corpora(
     total = 0
     for corpus in extra:
         src_c, tgt_c = corpus_tokenizer(corpus, src_tok), corpus_tokenizer(corpus, tgt_tok)
-        for chunk in _chunks(corpus, 20000):
-            items = [it for it in _tokenize_chunk(chunk, src_c, tgt_c) if not isinstance(it, BadLine)]
-            total += add([it.src.tokens for it in items], [it.tgt.tokens for it in items])
-            if progress:
-                progress("extra", len(chunk))
+        with closing(tokenize_stream(corpus, src_c, tgt_c, 20000, workers)) as chunks:
+            for chunk in chunks:
+                items = [it for it in chunk if not isinstance(it, BadLine)]
+                total += add([it.src.tokens for it in items], [it.tgt.tokens for it in items])
+                if progress:
+                    progress("extra", len(chunk))
         if corpus.report.total:
             logger.warning("extra corpus %s: skipped %s", corpus.path, corpus.report.as_dict())
     return total
@@ -152,6 +129,7 @@ def align_corpus(
     extra_corpora: Sequence[ParallelCorpus] = (),
     chunk_size: int = 20000,
     progress: ProgressFn | None = None,
+    workers: int | None = None,
 ) -> AlignSummary:
     """Align every pair of ``corpus`` and write 0-indexed Pharaoh links to ``out_path``.
 
@@ -162,11 +140,33 @@ def align_corpus(
     get it in one piece; others get chunks of ``chunk_size`` pairs, so memory stays
     bounded. Outputs are written to a temporary name and renamed when complete, so a
     failed run never leaves a half-written links file behind.
+
+    ``workers``: processes that tokenize (:mod:`alignment.parallel_tokenize`; ``None``:
+    all cores, 1: serial); the tokens, and so the links, are the same for any number.
+    An aligner with ``align_stream_pharaoh`` (eflomal) gives its links as Pharaoh text
+    directly, which saves building a record for every link.
     """
+    with fewer_gc_passes():
+        return _align_corpus(corpus, aligner, out_path, src_tokenizer, tgt_tokenizer, scores_path,
+                             extra_corpora, chunk_size, progress, workers)
+
+
+def _align_corpus(
+    corpus: ParallelCorpus,
+    aligner: WordAligner,
+    out_path: Path | str,
+    src_tokenizer: Tokenizer,
+    tgt_tokenizer: Tokenizer,
+    scores_path: Path | str | None,
+    extra_corpora: Sequence[ParallelCorpus],
+    chunk_size: int,
+    progress: ProgressFn | None,
+    workers: int | None,
+) -> AlignSummary:
     start = time.perf_counter()
     summary = AlignSummary()
     summary.extra_pairs = add_extra_corpora(
-        aligner, extra_corpora, src_tokenizer, tgt_tokenizer, progress
+        aligner, extra_corpora, src_tokenizer, tgt_tokenizer, progress, workers
     ) if extra_corpora else 0
     whole = getattr(aligner, "needs_whole_corpus", False)
     limit = getattr(aligner, "max_tokens", None)
@@ -175,11 +175,13 @@ def align_corpus(
     tmp_scores = Path(str(scores_path) + ".part") if scores_path else None
     out_path.parent.mkdir(parents=True, exist_ok=True)
 
-    def tokenized_chunks() -> Iterator[list[_Tokenized | BadLine]]:
-        for chunk in _chunks(corpus, chunk_size):
+    tokenized = tokenize_stream(corpus, src_tokenizer, tgt_tokenizer, chunk_size, workers)
+
+    def tokenized_chunks() -> Iterator[list[TokenizedPair | BadLine]]:
+        for chunk in tokenized:
             items = [
-                _check_length(it, limit, corpus) if isinstance(it, _Tokenized) else it
-                for it in _tokenize_chunk(chunk, src_tokenizer, tgt_tokenizer)
+                _check_length(it, limit, corpus) if isinstance(it, TokenizedPair) else it
+                for it in chunk
             ]
             if progress:
                 progress("tokenize", len(chunk))
@@ -190,13 +192,13 @@ def align_corpus(
             open(tmp_scores, "w", encoding="utf-8") if tmp_scores else _NullWriter()
         ) as scores_out:
 
-            def write(items_good: Iterable[bool], links: Iterator[Links]) -> None:
+            def write(items_good: Iterable[bool], lines: Iterator[PharaohLine]) -> None:
                 n = 0
                 for good in items_good:
-                    pair_links = next(links) if good else Links()
-                    out.write(pair_links.to_pharaoh() + "\n")
-                    scores_out.write(pair_links.scores_text() + "\n")
-                    summary.links += len(pair_links)
+                    text, scores, n_links = next(lines) if good else _NO_LINKS
+                    out.write(text + "\n")
+                    scores_out.write(scores + "\n")
+                    summary.links += n_links
                     summary.input_lines += 1
                     summary.aligned_pairs += good
                     n += 1
@@ -205,8 +207,9 @@ def align_corpus(
                 if progress and n % 1000:
                     progress("align", n % 1000)
 
+            text_stream = getattr(aligner, "align_stream_pharaoh", None)
             stream = getattr(aligner, "align_stream", None)
-            if whole and stream is not None:
+            if whole and (text_stream is not None or stream is not None):
                 # One pass that learns from everything: stream the text to the aligner,
                 # keeping one flag per input line so bad lines keep their place.
                 flags = bytearray()
@@ -214,24 +217,27 @@ def align_corpus(
                 def good_pairs() -> Iterator[tuple[tuple[str, ...], tuple[str, ...]]]:
                     for items in tokenized_chunks():
                         for it in items:
-                            flags.append(isinstance(it, _Tokenized))
-                            if isinstance(it, _Tokenized):
+                            flags.append(isinstance(it, TokenizedPair))
+                            if isinstance(it, TokenizedPair):
                                 yield it.src.tokens, it.tgt.tokens
 
-                links = stream(good_pairs())  # consumes the stream and aligns it
-                write((bool(f) for f in flags), links)
+                # Either call consumes the stream and aligns it.
+                lines = (text_stream(good_pairs()) if text_stream is not None
+                         else _pharaoh_lines(stream(good_pairs())))  # type: ignore[misc]
+                write((bool(f) for f in flags), lines)
             else:
-                batches: Iterable[list[_Tokenized | BadLine]] = tokenized_chunks()
+                batches: Iterable[list[TokenizedPair | BadLine]] = tokenized_chunks()
                 if whole:  # an aligner that must see everything, given as one batch
                     batches = [[it for chunk in batches for it in chunk]]
                 for items in batches:
-                    good = [it for it in items if isinstance(it, _Tokenized)]
+                    good = [it for it in items if isinstance(it, TokenizedPair)]
                     aligned = aligner.align([g.src.tokens for g in good], [g.tgt.tokens for g in good])
-                    write((isinstance(it, _Tokenized) for it in items), iter(aligned))
+                    write((isinstance(it, TokenizedPair) for it in items), _pharaoh_lines(aligned))
         tmp_out.replace(out_path)
         if tmp_scores:
             tmp_scores.replace(Path(scores_path))  # type: ignore[arg-type]
     finally:
+        tokenized.close()  # stops the tokenizer workers at once if the run failed
         for tmp in (tmp_out, tmp_scores):
             if tmp is not None and tmp.exists():
                 tmp.unlink()
@@ -239,6 +245,16 @@ def align_corpus(
     summary.seconds = time.perf_counter() - start
     logger.info("aligned %s", summary.as_dict())
     return summary
+
+
+#: One pair's links as written: Pharaoh text, scores text, number of links.
+PharaohLine = tuple[str, str, int]
+_NO_LINKS: PharaohLine = ("", "", 0)
+
+
+def _pharaoh_lines(links: Iterable[Links]) -> Iterator[PharaohLine]:
+    for pair_links in links:
+        yield pair_links.to_pharaoh(), pair_links.scores_text(), len(pair_links)
 
 
 class _NullWriter:

@@ -39,9 +39,9 @@ def symmetrize(forward: Iterable[Pair], reverse: Iterable[Pair], method: str) ->
             f"unknown symmetrization {method!r}; choose one of {', '.join(SYMMETRIZATIONS)}"
         )
     fwd, rev = set(forward), set(reverse)
-    union = fwd | rev
     if method == "intersect":
         return fwd & rev
+    union = fwd | rev
     if method == "union":
         return union
     links = _grow_diag(fwd & rev, union)

@@ -92,13 +92,17 @@ class Tokenizer:
                 yield whitespace_tokens(text)
             return
         for text, doc in _pair_up(texts, self._spacy, batch_size):
-            toks = [t for t in doc if not t.is_space]
-            yield TokenizedText(
-                text,
-                tuple(t.text for t in toks),
-                tuple(t.idx for t in toks),
-                tuple(t.idx + len(t.text) for t in toks),
-            )
+            # One pass over the tokens, each read once (a spaCy token is built per access).
+            tokens: list[str] = []
+            starts: list[int] = []
+            ends: list[int] = []
+            for t in doc:
+                if not t.is_space:
+                    word, start = t.text, t.idx
+                    tokens.append(word)
+                    starts.append(start)
+                    ends.append(start + len(word))
+            yield TokenizedText(text, tuple(tokens), tuple(starts), tuple(ends))
 
 
 def _pair_up(texts: Iterable[str], spacy_tok: Any, batch_size: int) -> Iterator[tuple[str, Any]]:

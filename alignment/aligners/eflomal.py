@@ -191,6 +191,22 @@ class EflomalAligner(WordAligner):
         eflomal learns from all of it; the returned iterator then reads the links back
         one pair at a time. Pairs over :attr:`max_tokens` raise :class:`AlignerError`.
         """
+        n, empty = self._train(pairs)
+        return self._read_links(n, empty) if n else iter(())
+
+    def align_stream_pharaoh(
+        self, pairs: Iterable[tuple[Sequence[str], Sequence[str]]]
+    ) -> Iterator[tuple[str, str, int]]:
+        """:meth:`align_stream` as text: each pair's (Pharaoh links, scores, link count),
+        as ``Links.to_pharaoh()``, ``Links.scores_text()`` and ``len`` would give them,
+        without building a record for every link (:func:`alignment.pipeline.align_corpus`
+        writes these)."""
+        n, empty = self._train(pairs)
+        return self._read_pharaoh(n, empty) if n else iter(())
+
+    def _train(self, pairs: Iterable[tuple[Sequence[str], Sequence[str]]]) -> tuple[int, set[int]]:
+        """Write the stream's training text, run eflomal on it (plus the extra text);
+        returns the number of pairs and the indices of those with an empty side."""
         n = 0
         empty: set[int] = set()
         src_path, tgt_path = self._dir / "text.src", self._dir / "text.tgt"
@@ -212,10 +228,9 @@ class EflomalAligner(WordAligner):
                     with open(extra, encoding="utf-8") as ex:
                         shutil.copyfileobj(ex, fh)
         self._last_n = n
-        if n == 0:
-            return iter(())
-        self._run(src_path, tgt_path, n + self._n_extra)
-        return self._read_links(n, empty)
+        if n:
+            self._run(src_path, tgt_path, n + self._n_extra)
+        return n, empty
 
     def _read_links(self, n: int, empty: set[int]) -> Iterator[Links]:
         with open(self._dir / "fwd", encoding="utf-8") as ff, open(self._dir / "rev", encoding="utf-8") as fr:
@@ -227,6 +242,27 @@ class EflomalAligner(WordAligner):
                 links = symmetrize(f, r, self.symmetrize_method)
                 scores = {p: (0.5 * (p in f) + 0.5 * (p in r)) for p in links}
                 yield Links.from_pairs(links, scores)
+
+    def _read_pharaoh(self, n: int, empty: set[int]) -> Iterator[tuple[str, str, int]]:
+        method = self.symmetrize_method
+        with open(self._dir / "fwd", encoding="utf-8") as ff, open(self._dir / "rev", encoding="utf-8") as fr:
+            for k in range(n):
+                f_line, r_line = ff.readline(), fr.readline()
+                if k in empty:
+                    yield "", "", 0
+                    continue
+                if method == "intersect":
+                    # eflomal writes each link as "%d-%d", so equal text is an equal link:
+                    # intersect the words and parse only the links kept, to sort them.
+                    both = set(f_line.split()).intersection(r_line.split())
+                    links = sorted(both, key=_link_key)
+                    yield " ".join(links), " ".join([_SHARE_TEXT[2]] * len(links)), len(links)
+                    continue
+                f, r = _parse_links(f_line), _parse_links(r_line)
+                links = sorted(symmetrize(f, r, method))
+                # A link's score is the share of the two directions that found it.
+                yield (" ".join([f"{i}-{j}" for i, j in links]),
+                       " ".join([_SHARE_TEXT[(p in f) + (p in r)] for p in links]), len(links))
 
     def _run(self, src_path: Path, tgt_path: Path, n_lines: int) -> None:
         eflomal = _import_eflomal()
@@ -291,11 +327,17 @@ class EflomalAligner(WordAligner):
 
 
 def _parse_links(line: str) -> set[tuple[int, int]]:
-    pairs = set()
-    for item in line.split():
-        i, _, j = item.partition("-")
-        pairs.add((int(i), int(j)))
-    return pairs
+    numbers = map(int, line.replace("-", " ").split())
+    return set(zip(numbers, numbers, strict=True))
+
+
+def _link_key(link: str) -> tuple[int, int]:
+    i, _, j = link.partition("-")
+    return int(i), int(j)
+
+
+# ``Links.scores_text`` of a link found by 0, 1 or 2 of the directions.
+_SHARE_TEXT = ("0.0000", "0.5000", "1.0000")
 
 
 def eflomal_parts(aligner: WordAligner) -> list[EflomalAligner]:

@@ -9,6 +9,8 @@ from alignment.aligners.eflomal import EflomalAligner
 from alignment.corpus import ParallelCorpus
 from alignment.errors import CorpusError
 from alignment.pipeline import align_corpus
+from alignment.records import Links
+from alignment.symmetrize import symmetrize
 from alignment.tokenize import Tokenizer
 from tests.helpers.toy import toy_pairs
 
@@ -88,3 +90,19 @@ def test_too_long_pairs_are_refused_not_emptied(tmp_path: Path) -> None:
 
     with pytest.raises(AlignerError, match="at most 1023 tokens"):
         EflomalAligner().align([long_src.split()], [["court"]])
+
+
+@pytest.mark.parametrize("method", ["intersect", "union", "grow-diag", "grow-diag-final",
+                                    "grow-diag-final-and"])
+def test_pharaoh_text_is_that_of_the_links(method: str) -> None:
+    """align_stream_pharaoh (what align_corpus writes) renders exactly the Links that
+    symmetrising the same directional links gives, scores included."""
+    pairs = [*toy_pairs(200, seed=5), (["solo"], [])]
+    aligner = EflomalAligner(symmetrize_method=method)
+    lines = list(aligner.align_stream_pharaoh(iter(pairs)))
+    assert len(lines) == len(pairs) and lines[-1] == ("", "", 0)
+    for (text, scores, n), (f, r) in zip(lines[:-1], aligner.directional_links(), strict=False):
+        links = Links.from_pairs(symmetrize(f, r, method),
+                                 {p: 0.5 * (p in f) + 0.5 * (p in r) for p in f | r})
+        assert (text, scores, n) == (links.to_pharaoh(), links.scores_text(), len(links))
+    assert sum(n for _, _, n in lines) > 0
