@@ -137,3 +137,12 @@ def test_file_system_errors_stay_one_line_user_errors(tmp_path: Path, toy_corpus
                                  "--out", str(blocker / "o")])
     assert result.exit_code == 2, result.output
     assert f"{blocker}: File exists" in result.output and "Traceback" not in result.output
+
+
+def test_an_error_message_is_printed_as_written(capsys) -> None:
+    """A line number such as 100 between colons is not an emoji code, nor [x] markup."""
+    from xlre.cli.common import fail
+
+    fail("corpus.tsv:100: bad field [x]; fix it")
+    err = capsys.readouterr().err
+    assert "corpus.tsv:100: bad field [x]; fix it" in err

@@ -104,7 +104,7 @@ def test_a_changed_kb_rebuilds_its_index(tmp_path: Path) -> None:
 
 
 def test_a_missing_gazetteer_and_a_foreign_directory_are_refused(tmp_path: Path, demo_index: KBIndex) -> None:
-    with pytest.raises(KBError, match="no gazetteer .*xlre kb index"):
+    with pytest.raises(KBError, match=r"no gazetteer .*xlre kb index"):
         demo_index.gazetteer("en", case="exact")
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "keep.txt").write_text("mine", encoding="utf-8")

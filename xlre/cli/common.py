@@ -18,6 +18,7 @@ from typing import IO, Annotated, Any
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -113,7 +114,10 @@ def quiet_hf() -> None:
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    # The message is text, not markup: "c.tsv:100:" must not become an emoji, nor
+    # "[x]" vanish as a style tag.
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True,
+                      emoji=False)
     return typer.Exit(code)
 
 
