@@ -232,37 +232,41 @@ class EflomalAligner(WordAligner):
             self._run(src_path, tgt_path, n + self._n_extra)
         return n, empty
 
-    def _read_links(self, n: int, empty: set[int]) -> Iterator[Links]:
+    def _link_lines(self, n: int) -> Iterator[tuple[str, str]]:
+        """The forward and reverse link lines eflomal wrote for the first ``n`` pairs, in
+        step: what every reader of its output starts from."""
         with open(self._dir / "fwd", encoding="utf-8") as ff, open(self._dir / "rev", encoding="utf-8") as fr:
-            for k in range(n):
-                f, r = _parse_links(ff.readline()), _parse_links(fr.readline())
-                if k in empty:
-                    yield Links()
-                    continue
-                links = symmetrize(f, r, self.symmetrize_method)
-                scores = {p: (0.5 * (p in f) + 0.5 * (p in r)) for p in links}
-                yield Links.from_pairs(links, scores)
+            for _ in range(n):
+                yield ff.readline(), fr.readline()
+
+    def _read_links(self, n: int, empty: set[int]) -> Iterator[Links]:
+        for k, (f_line, r_line) in enumerate(self._link_lines(n)):
+            if k in empty:
+                yield Links()
+                continue
+            f, r = _parse_links(f_line), _parse_links(r_line)
+            links = symmetrize(f, r, self.symmetrize_method)
+            scores = {p: (0.5 * (p in f) + 0.5 * (p in r)) for p in links}
+            yield Links.from_pairs(links, scores)
 
     def _read_pharaoh(self, n: int, empty: set[int]) -> Iterator[tuple[str, str, int]]:
         method = self.symmetrize_method
-        with open(self._dir / "fwd", encoding="utf-8") as ff, open(self._dir / "rev", encoding="utf-8") as fr:
-            for k in range(n):
-                f_line, r_line = ff.readline(), fr.readline()
-                if k in empty:
-                    yield "", "", 0
-                    continue
-                if method == "intersect":
-                    # eflomal writes each link as "%d-%d", so equal text is an equal link:
-                    # intersect the words and parse only the links kept, to sort them.
-                    both = set(f_line.split()).intersection(r_line.split())
-                    links = sorted(both, key=_link_key)
-                    yield " ".join(links), " ".join([_SHARE_TEXT[2]] * len(links)), len(links)
-                    continue
-                f, r = _parse_links(f_line), _parse_links(r_line)
-                links = sorted(symmetrize(f, r, method))
-                # A link's score is the share of the two directions that found it.
-                yield (" ".join([f"{i}-{j}" for i, j in links]),
-                       " ".join([_SHARE_TEXT[(p in f) + (p in r)] for p in links]), len(links))
+        for k, (f_line, r_line) in enumerate(self._link_lines(n)):
+            if k in empty:
+                yield "", "", 0
+                continue
+            if method == "intersect":
+                # eflomal writes each link as "%d-%d", so equal text is an equal link:
+                # intersect the words and parse only the links kept, to sort them.
+                both = set(f_line.split()).intersection(r_line.split())
+                links = sorted(both, key=_link_key)
+                yield " ".join(links), " ".join([_SHARE_TEXT[2]] * len(links)), len(links)
+                continue
+            f, r = _parse_links(f_line), _parse_links(r_line)
+            pairs = sorted(symmetrize(f, r, method))
+            # A link's score is the share of the two directions that found it.
+            yield (" ".join([f"{i}-{j}" for i, j in pairs]),
+                   " ".join([_SHARE_TEXT[(p in f) + (p in r)] for p in pairs]), len(pairs))
 
     def _run(self, src_path: Path, tgt_path: Path, n_lines: int) -> None:
         eflomal = _import_eflomal()
@@ -321,9 +325,8 @@ class EflomalAligner(WordAligner):
 
     def directional_links(self) -> Iterator[tuple[set[tuple[int, int]], set[tuple[int, int]]]]:
         """(forward, reverse) links of each pair of the last alignment, before symmetrising."""
-        with open(self._dir / "fwd", encoding="utf-8") as ff, open(self._dir / "rev", encoding="utf-8") as fr:
-            for _ in range(self._last_n):
-                yield _parse_links(ff.readline()), _parse_links(fr.readline())
+        for f_line, r_line in self._link_lines(self._last_n):
+            yield _parse_links(f_line), _parse_links(r_line)
 
 
 def _parse_links(line: str) -> set[tuple[int, int]]:

@@ -142,13 +142,19 @@ class AliasTable:
     single_words: frozenset[str]
 
 
+def check_case(case: str) -> str:
+    """``case`` when it is one of :data:`CASE_POLICIES`, else a :class:`SettingError`."""
+    if case not in CASE_POLICIES:
+        raise SettingError(f"unknown case policy {case!r}; choose one of {', '.join(CASE_POLICIES)}")
+    return case
+
+
 def alias_table(kb: KnowledgeBase, lang: str, min_chars: int = 2, case: str = "smart",
                 zh_script: str = "fold") -> AliasTable:
     """The keys, entries and dropped counts of a gazetteer for ``lang`` over ``kb``: the
     one rule the in-memory :class:`Gazetteer` and the on-disk index
     (:mod:`xlre.kb.index`) both match by."""
-    if case not in CASE_POLICIES:
-        raise SettingError(f"unknown case policy {case!r}; choose one of {', '.join(CASE_POLICIES)}")
+    check_case(case)
     check_policy(zh_script)
     fold = fold_for(lang, zh_script)
     dropped: Counter[str] = Counter()

@@ -53,12 +53,11 @@ import numpy as np
 
 from alignment.records import TokenizedText
 from xlre.kb.gazetteer import (
-    CASE_POLICIES,
     Gazetteer,
-    KeyEntries,
     Mention,
     accepted,
     alias_table,
+    check_case,
     fold_for,
     fold_text,
     longest_first,
@@ -219,10 +218,7 @@ def _write_gazetteer(kb: KnowledgeBase, spec: GazetteerSpec, out: Path) -> None:
 
 def _check_spec(spec: GazetteerSpec) -> GazetteerSpec:
     lang, min_chars, case, zh_script = spec
-    if case not in CASE_POLICIES:
-        raise KBError(None, None, f"unknown case policy {case!r}",
-                      f"choose one of {', '.join(CASE_POLICIES)}")
-    return (lang, int(min_chars), case, zh_script)
+    return (lang, int(min_chars), check_case(case), zh_script)
 
 
 def build_index(kb_dir: Path | str, out: Path | str, gazetteers: Iterable[GazetteerSpec] = (),
@@ -417,9 +413,11 @@ class IndexedGazetteer:
     def __reduce__(self) -> tuple[type, tuple[str]]:
         return (IndexedGazetteer, (str(self.path),))
 
-    def entries(self, key_id: int) -> KeyEntries:
+    def entries(self, key_id: int) -> list[Any]:
+        """The key's entries, as :func:`~xlre.kb.gazetteer.accepted` reads them (JSON
+        lists in place of tuples: only iterated, on the matching hot path)."""
         blob = self._payload[self._offsets[key_id]:self._offsets[key_id + 1]]
-        return tuple((eid, tuple((a, r) for a, r in forms)) for eid, forms in json.loads(bytes(blob)))
+        return json.loads(bytes(blob))
 
     def find(self, tok: TokenizedText) -> list[Mention]:
         """Longest non-overlapping alias matches of ``tok`` that cover whole tokens."""
