@@ -17,8 +17,8 @@ LAYER = 2  # of the tiny model's 4: exercises the layer cut
 PAIRS = [(en.split(), fr.split()) for en, fr in EN_FR_PAIRS[:20]]
 SRC = [s for s, _ in PAIRS]
 TGT = [t for _, t in PAIRS]
-# ~50 words, over 100 subwords with the tiny tokenizer.
-LONG = " ".join(en for en, _ in EN_FR_PAIRS[20:27]).split()
+# Over 90 subwords with the tiny tokenizer, well past the 36 of the 40-position copy.
+LONG = " ".join(en for en, _ in EN_FR_PAIRS[20:33]).split()
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,6 @@
 """Small XLM-R-shaped encoders built locally, so the whole pipeline runs with no download.
 
-:func:`train_tokenizer` trains a SentencePiece-style Unigram tokenizer with the
+:func:`train_tokenizer` builds a SentencePiece-style Unigram tokenizer with the
 ``tokenizers`` library and wraps it as an ``XLMRobertaTokenizerFast`` (``<s>``/``</s>``
 around the sequence, ``<unk>`` at id 3, as XLM-R has them). :func:`build_encoder` adds a
 randomly initialised ``XLMRobertaModel`` of the requested shape and saves both with
@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -64,23 +66,51 @@ BASE = EncoderShape(hidden=768, layers=12, heads=12, intermediate=3072, max_posi
                     vocab_size=8000)
 
 
+def _unigram_vocab(words: Counter, vocab_size: int) -> list[tuple[str, float]]:
+    """A scored Unigram vocabulary built by counting, so the same texts always give the
+    same tokenizer (the ``tokenizers`` trainer does not: its pruning breaks ties in hash
+    order, which differs between processes). Every character seen is kept, so no seen
+    text maps to ``<unk>``; then whole words by frequency; the rest of the room goes to
+    the most frequent substrings of two to eight characters. Ties are broken by text.
+    A piece's score is the log of its share of all counts."""
+    chars: Counter = Counter()
+    pieces: Counter = Counter()
+    for word, n in words.items():
+        for ch in word:
+            chars[ch] += n
+        for i in range(len(word)):
+            for j in range(i + 2, min(len(word), i + 8) + 1):
+                pieces[word[i:j]] += n
+    room = max(vocab_size - len(SPECIAL_TOKENS) - len(chars), 0)
+    by_count = lambda kv: (-kv[1], kv[0])  # noqa: E731
+    whole = [kv for kv in sorted(words.items(), key=by_count) if len(kv[0]) > 1][:room]
+    taken = {w for w, _ in whole}
+    rest = [kv for kv in sorted(pieces.items(), key=by_count) if kv[0] not in taken]
+    scored = sorted(chars.items()) + whole + rest[:room - len(whole)]
+    total = sum(n for _, n in scored) or 1
+    vocab = [(tok, 0.0) for tok in SPECIAL_TOKENS]
+    vocab += [(tok, math.log(n / total)) for tok, n in scored]
+    return vocab
+
+
 def train_tokenizer(texts: Iterable[str], vocab_size: int, model_max_length: int):
-    """Train a Unigram tokenizer on ``texts`` and wrap it as ``XLMRobertaTokenizerFast``."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    """Build a Unigram tokenizer on ``texts`` and wrap it as ``XLMRobertaTokenizerFast``.
+    The vocabulary is counted, not trained (see :func:`_unigram_vocab`), so the result
+    depends only on ``texts`` and ``vocab_size``."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
     from transformers import XLMRobertaTokenizerFast
 
-    backend = Tokenizer(models.Unigram())
-    backend.pre_tokenizer = pre_tokenizers.Sequence(
+    pre = pre_tokenizers.Sequence(
         [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Metaspace("▁", prepend_scheme="always")]
     )
+    words: Counter = Counter()
+    for text in texts:
+        words.update(piece for piece, _ in pre.pre_tokenize_str(text))
+    vocab = _unigram_vocab(words, vocab_size)
+    backend = Tokenizer(models.Unigram(vocab, unk_id=SPECIAL_TOKENS.index("<unk>"),
+                                       byte_fallback=False))
+    backend.pre_tokenizer = pre
     backend.decoder = decoders.Metaspace("▁", prepend_scheme="always")
-    trainer = trainers.UnigramTrainer(
-        vocab_size=vocab_size,
-        special_tokens=list(SPECIAL_TOKENS),
-        unk_token="<unk>",
-        show_progress=False,
-    )
-    backend.train_from_iterator(texts, trainer=trainer)
     for i, tok in enumerate(SPECIAL_TOKENS):
         if backend.token_to_id(tok) != i:
             raise RuntimeError(f"special token {tok} got id {backend.token_to_id(tok)}, expected {i}")
