@@ -14,7 +14,14 @@ from xlre.data import (
     TrainUnits,
     build_relation_data,
 )
-from xlre.modeling import XlreConfig, XlreModel, adaptive_threshold_loss, bernoulli_symmetric_kl
+from xlre.modeling import (
+    XlreConfig,
+    XlreModel,
+    adaptive_threshold_loss,
+    bernoulli_symmetric_kl,
+    class_weights,
+    multilabel_loss,
+)
 
 _config = data_config
 
@@ -121,3 +128,36 @@ def test_save_and_reload_gives_identical_outputs(tmp_path, run_dir, encoder_dir)
     after = again(**batch)
     assert torch.equal(before.entity_logits, after.entity_logits)
     assert torch.equal(before.relation_logits, after.relation_logits)
+
+
+def test_class_weights_by_hand():
+    # Counts 1, 4 and 0 (never a label): the mean over the seen ones is 2.5.
+    w = class_weights([1, 4, 0], 0.5)
+    assert w.tolist() == pytest.approx([math.sqrt(2.5), math.sqrt(2.5 / 4), 1.0])
+    assert class_weights([1, 4, 0], 1.0).tolist() == pytest.approx([2.5, 2.5 / 4, 1.0])
+    assert class_weights([1, 4], 0.0) is None
+    assert class_weights([0, 0], 0.5) is None
+    with pytest.raises(ValueError, match="0 or more"):
+        class_weights([1], -1.0)
+
+
+def test_weighted_losses_scale_only_the_positive_terms():
+    logits = torch.tensor([[0.3, -1.2, 2.0], [-0.5, 0.8, 0.1]])
+    gold = torch.tensor([[1, 0, 0], [0, 1, 1]])
+    w = torch.tensor([3.0, 0.5, 2.0])
+
+    def bce(x: float, y: int, weight: float) -> float:
+        p = 1 / (1 + math.exp(-x))
+        return -(weight * y * math.log(p) + (1 - y) * math.log(1 - p))
+
+    rows = [sum(bce(x, y, wi) for x, y, wi in zip(lr, gr, w.tolist(), strict=True))
+            for lr, gr in zip(logits.tolist(), gold.tolist(), strict=True)]
+    assert multilabel_loss(logits, gold, w).item() == pytest.approx(sum(rows) / 2, rel=1e-6)
+    assert multilabel_loss(logits, gold, torch.ones(3)).item() == pytest.approx(
+        multilabel_loss(logits, gold).item(), rel=1e-6)
+    # Adaptive: only the gold terms are weighted, the threshold term is not.
+    unweighted = adaptive_threshold_loss(logits, gold).item()
+    neg_only = adaptive_threshold_loss(logits, gold, torch.zeros(3)).item()
+    assert 0 < neg_only < unweighted
+    assert adaptive_threshold_loss(logits, gold, torch.full((3,), 2.0)).item() == pytest.approx(
+        2 * unweighted - neg_only, rel=1e-6)

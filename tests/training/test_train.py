@@ -251,6 +251,34 @@ def test_balanced_epochs_train_on_the_sample_they_report(tmp_path, run_dir, enco
     assert [h["step"] for h in history] == [per_epoch, 2 * per_epoch]  # batch_size 1
 
 
+def test_class_weights_come_from_the_train_units_and_change_training(tmp_path, encoder_dir):
+    from xlre.modeling import class_weights
+
+    # A second P19 fact: P19 holds two bags, P17 and P108 one each.
+    extra = ("hm-4", ("Carol Reed was born in Lyon .", "Carol Reed est née à Lyon ."),
+             [((0, 2), (0, 2), "X4", "PER"), ((5, 6), (5, 6), "Q456", "LOC")],
+             [(0, 1, "P19"), (1, 0, "NA")])
+    run_dir = write_run(tmp_path / "run", (*PAIRS, extra))
+    plain, weighted = tmp_path / "plain", tmp_path / "weighted"
+    train(run_dir, str(encoder_dir), plain, load_settings(None, [*FAST, "train.epochs=1"]))
+    train(run_dir, str(encoder_dir), weighted, load_settings(
+        None, [*FAST, "train.epochs=1", "train.relation_class_weight=1.0"]))
+    assert "relation_class_weights" not in json.loads((plain / "data_report.json").read_text())
+    report = json.loads((weighted / "data_report.json").read_text())["relation_class_weights"]
+    config = json.loads((weighted / "config.json").read_text())
+    assert list(report) == config["relations"]
+    # The weights are the inverse frequencies of the relations over the train units.
+    from xlre.data import TrainUnits
+    model, seqs, _ = _predict(weighted, run_dir)
+    units = TrainUnits(seqs, "bag", model.config.data_config["max_bag_pairs"], 0)
+    counts = [sum(1 for rels in units.relations if r in rels) for r in range(len(report))]
+    assert sorted(counts) == [1, 1, 2]
+    assert list(report.values()) == pytest.approx(class_weights(counts, 1.0).tolist(), abs=1e-4)
+    loss = {name: json.loads((d / "history.json").read_text())["epochs"][0]["losses"]["loss"]
+            for name, d in (("plain", plain), ("weighted", weighted))}
+    assert loss["plain"] != loss["weighted"]
+
+
 def test_final_evaluation_stores_the_threshold_chosen_on_dev(tmp_path, run_dir, encoder_dir):
     from accelerate import Accelerator
 

@@ -12,6 +12,7 @@ from xlre.modeling.losses import (
     RELATION_LOSSES,
     adaptive_threshold_loss,
     bernoulli_symmetric_kl,
+    class_weights,
     multilabel_loss,
     relation_loss,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "add_lora",
     "bernoulli_symmetric_kl",
     "build_encoder",
+    "class_weights",
     "count_parameters",
     "load_model_dir",
     "merged_state_dict",

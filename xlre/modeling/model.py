@@ -83,6 +83,10 @@ class XlreModel(PreTrainedModel):
         self.entity_classifier = nn.Linear(hidden, len(config.bio_labels))
         self.pair_proj = nn.Linear(2 * hidden, hidden)
         self.relation_matrix = nn.Linear(hidden, max(len(config.relations), 1))
+        #: Per relation, the weight of its positive loss term, set by the trainer from
+        #: the train split (``train.relation_class_weight``); not saved: only training
+        #: uses it. ``None``: every relation weighs 1.
+        self.relation_pos_weight: torch.Tensor | None = None
         self.post_init()
 
     def _init_weights(self, module: nn.Module) -> None:
@@ -210,12 +214,13 @@ class XlreModel(PreTrainedModel):
             out.relation_logits = self.relation_scores(x)
             if inst_labels is not None and cfg.sentence_weight > 0:
                 out.sentence_loss = relation_loss(cfg.relation_loss, out.relation_logits,
-                                                  inst_labels)
+                                                  inst_labels, self.relation_pos_weight)
                 losses.append(cfg.sentence_weight * out.sentence_loss)
             if cfg.bag_attention and bag_index is not None and bag_index.numel() > 0:
                 out.bag_logits = self.bag_scores(x, bag_index)
                 if bag_labels is not None and cfg.bag_weight > 0:
-                    out.bag_loss = relation_loss(cfg.relation_loss, out.bag_logits, bag_labels)
+                    out.bag_loss = relation_loss(cfg.relation_loss, out.bag_logits, bag_labels,
+                                                 self.relation_pos_weight)
                     losses.append(cfg.bag_weight * out.bag_loss)
             if (cfg.agreement and agree_index is not None and agree_index.numel() > 0
                     and cfg.agreement_weight > 0):

@@ -74,6 +74,7 @@ from xlre.evaluation import (
 from xlre.modeling import (
     XlreModel,
     add_lora,
+    class_weights,
     count_parameters,
     merged_state_dict,
     require_peft,
@@ -311,6 +312,15 @@ class Trainer:
         data.report["units_train"] = len(units)
         data.report["units_train_positive"] = sum(1 for rels in units.relations if rels)
         data.report["units_per_epoch"] = len(sampler)
+        counts = [0] * len(labels.relations)
+        for rels in units.relations:
+            for rel in rels:
+                counts[rel] += 1
+        model.relation_pos_weight = class_weights(counts, tcfg.relation_class_weight)
+        if model.relation_pos_weight is not None:
+            data.report["relation_class_weights"] = {
+                name: round(float(w), 4)
+                for name, w in zip(labels.relations, model.relation_pos_weight.tolist(), strict=True)}
         if main:
             (out_dir / "train.toml").write_text(settings.to_toml(), encoding="utf-8")
             (out_dir / "train_inputs.json").write_text(

@@ -83,6 +83,9 @@ class TrainConfig:
     #: Per epoch, at most this many negative units (NA pairs, entities only) per
     #: positive unit kept; a fresh sample each epoch (0: all).
     negatives_per_positive: float = 0.0
+    #: Weigh each relation's positive loss term by ``(mean count / its count) ** p`` over
+    #: the train split's units (0: no weights; 0.5: square root of the inverse frequency).
+    relation_class_weight: float = 0.0
     #: Stop after this many epochs without a better dev score (0: never stop early).
     early_stopping_patience: int = 3
     #: Save a resumable checkpoint every N optimizer steps (0: at the end of each epoch only).
@@ -112,7 +115,8 @@ class TrainConfig:
             if getattr(self, name) < 1:
                 raise SettingsError(f"train.{name} must be at least 1, got {getattr(self, name)}")
         for name in ("early_stopping_patience", "checkpoint_every_steps", "stop_after_steps", "max_steps",
-                     "log_every_steps", "max_units_per_relation", "negatives_per_positive"):
+                     "log_every_steps", "max_units_per_relation", "negatives_per_positive",
+                     "relation_class_weight"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"train.{name} must be 0 or more, got {getattr(self, name)}")
         if not 0 <= self.warmup_ratio < 1:
