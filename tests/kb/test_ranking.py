@@ -87,6 +87,29 @@ def test_a_language_used_as_an_adjective_is_no_mention_of_it(kb) -> None:
     assert ents == [] and stats.dropped["demonym"] == 1
 
 
+@pytest.mark.parametrize("text", [
+    "Russian and Ukrainian officials met in Russia.",  # coordinated adjectives
+    "Russian, Ukrainian and South African troops left Russia.",
+    "The Russian side said Russia would respond.",  # a noun in spaCy's stop list
+    "The Russian, who lives in Russia, spoke.",  # an article a language does not take
+])
+def test_coordinated_demonyms_are_no_languages(kb, text: str) -> None:
+    ents, stats = link(kb, text)
+    assert [e[1] for e in ents] == ["Q159"], ents
+    assert stats.dropped["demonym"] >= 1
+
+
+@pytest.mark.parametrize("text,ids", [
+    ("Russian and Ukrainian are spoken in Ukraine.", ["Q7737", "Q8798", "Q212"]),
+    ("In Ukraine, people speak Ukrainian, Russian and others.", ["Q212", "Q8798", "Q7737"]),
+    ("Ukrainian, Russian.", ["Q8798", "Q7737"]),
+])
+def test_coordinated_languages_stay_languages(kb, text: str, ids: list[str]) -> None:
+    ents, stats = link(kb, text)
+    assert [e[1] for e in ents] == ids, ents
+    assert stats.dropped["demonym"] == 0
+
+
 def test_a_curly_apostrophe_is_an_apostrophe(kb) -> None:
     for text in ("the founding of the People’s Republic of China.",
                  "the founding of the People's Republic of China."):

@@ -10,9 +10,11 @@ candidates are ranked:
   KB entity.
 * **demonym** (dropped): in a script with capitals, a mention one of whose candidates
   is a language (tails of the KB's language properties, :data:`~xlre.kb.knowledge_base.LANGUAGE_PROPERTIES`) and
-  that is followed by a word that is not a stop word: "Ukrainian forces", "Chinese
-  consulate", "Chinese-funded" use the adjective of a people or country, not the
-  language. "English is spoken", "in English." keep the language.
+  that is followed by a word that is not a stop word, past any coordinated names:
+  "Ukrainian forces", "Chinese consulate", "Chinese-funded", "French and British
+  officials", "the Thai side" use the adjective of a people or country, not the
+  language. "English is spoken", "in English.", "English and French are spoken" keep
+  the language.
 * **ranking**: a candidate's *context* is the number of the sentence's other mentions
   with a candidate it has a KB fact with. The candidates of highest context, when it is
   above zero, go on (one alone: ``resolved_by_kb``); then the one of highest prior
@@ -45,6 +47,26 @@ from xlre.records import Entity
 LINKING_RULES = ("rank", "strict")
 #: A candidate's prior must be at least this many times the runner-up's.
 DEFAULT_MARGIN = 2.0
+#: Marks that join the items of a list of names ("Chinese, Japanese and Korean troops").
+LIST_MARKS = frozenset({",", "/", "&"})
+#: Per language, the words that coordinate names ("French and British officials"); a
+#: language not listed is walked past commas alone.
+COORDINATORS: dict[str, frozenset[str]] = {
+    "en": frozenset({"and", "or"}), "fr": frozenset({"et", "ou"}),
+    "de": frozenset({"und", "oder"}), "es": frozenset({"y", "e", "o", "u"}),
+    "it": frozenset({"e", "ed", "o"}), "pt": frozenset({"e", "ou"}), "nl": frozenset({"en", "of"}),
+}
+#: Per language, words of spaCy's stop list that are nouns able to follow an adjective
+#: of nationality ("the Thai side", "the Chinese move"): after a language name they mark
+#: the adjective all the same.
+CONTENT_STOP_WORDS: dict[str, frozenset[str]] = {
+    "en": frozenset({"side", "part", "front", "back", "top", "bottom", "name", "amount",
+                     "whole", "move", "show", "call"}),
+}
+#: Per language, articles that a language's name does not take: in English "the
+#: French" are a people and "a Chinese" a person, while French says "le français" of the
+#: language itself, so French has none.
+PEOPLE_ARTICLES: dict[str, frozenset[str]] = {"en": frozenset({"the", "a", "an"})}
 
 
 @dataclass
@@ -91,6 +113,9 @@ class EntityLinker:
         #: The demonym guard applies (rank linking, a script with capitals).
         self._check_languages = linking == "rank" and cased
         self._stops = stop_words(gazetteer.lang)
+        self._coordinators = COORDINATORS.get(gazetteer.lang, frozenset())
+        self._content_stops = CONTENT_STOP_WORDS.get(gazetteer.lang, frozenset())
+        self._articles = PEOPLE_ARTICLES.get(gazetteer.lang, frozenset())
 
     def link(self, tok: TokenizedText, stats: LinkStats | None = None) -> list[Entity]:
         """Entities (``source="kb"``) of one tokenized sentence, in text order."""
@@ -124,14 +149,35 @@ class EntityLinker:
                 and not m.text.isupper() and self.casing.is_common(m.text)):
             return "common_word"
         if self._check_languages and any(self.kb.is_language(c) for c in m.candidates) \
-                and m.tok_end < len(tok.tokens):
-            nxt = tok.tokens[m.tok_end]
-            if any(c.isalpha() for c in nxt) and nxt.casefold() not in self._stops:
-                return "demonym"
-            after = tok.tokens[m.tok_end + 1] if m.tok_end + 1 < len(tok.tokens) else ""
-            if nxt == "-" and after[:1].islower():  # "Chinese-funded", "Iranian-produced"
-                return "demonym"
+                and self._adjective_use(m, tok):
+            return "demonym"
         return None
+
+    def _adjective_use(self, m: Mention, tok: TokenizedText) -> bool:
+        """A language-named mention is used as an adjective (module docstring): the word
+        after it, past coordinated names ("French and British officials", "Chinese,
+        Japanese and Korean troops"), is a content word, or a hyphen joins it to one; or an
+        article that a language's name never takes comes before it ("the Chinese")."""
+        tokens, i = tok.tokens, m.tok_end
+        if m.tok_start > 0 and tokens[m.tok_start - 1].casefold() in self._articles:
+            return True
+        while i < len(tokens):
+            j = i + 1 if tokens[i] in LIST_MARKS else i
+            if j < len(tokens) and tokens[j].casefold() in self._coordinators:
+                j += 1
+            if j == i or j >= len(tokens) or not tokens[j][:1].isupper():
+                break
+            while j < len(tokens) and tokens[j][:1].isupper():
+                j += 1
+            i = j
+        if i >= len(tokens):
+            return False
+        nxt = tokens[i]
+        if any(c.isalpha() for c in nxt) and (nxt.casefold() not in self._stops
+                                             or nxt.casefold() in self._content_stops):
+            return True
+        after = tokens[i + 1] if i + 1 < len(tokens) else ""
+        return nxt == "-" and after[:1].islower()  # "Chinese-funded", "Iranian-produced"
 
     def _choose(self, k: int, mentions: Sequence[Mention], stats: LinkStats) -> str | None:
         cands = mentions[k].candidates
