@@ -103,6 +103,19 @@ def test_a_changed_kb_rebuilds_its_index(tmp_path: Path) -> None:
     assert rebuilt.has_gazetteer(specs[0])
 
 
+def test_an_index_of_an_older_format_is_rebuilt(tmp_path: Path) -> None:
+    kb_dir = _copy_kb(tmp_path)
+    specs = [("en", 2, "smart", "fold")]
+    ensure_index(kb_dir, tmp_path / "index", specs)
+    meta_path = tmp_path / "index" / "index.json"
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    meta_path.write_text(json.dumps(meta | {"version": 1}), encoding="utf-8")
+    with pytest.raises(KBError, match="KB index version 1"):
+        KBIndex(tmp_path / "index")
+    rebuilt = ensure_index(kb_dir, tmp_path / "index", specs)
+    assert rebuilt.meta["version"] == meta["version"] and rebuilt.has_gazetteer(specs[0])
+
+
 def test_a_missing_gazetteer_and_a_foreign_directory_are_refused(tmp_path: Path, demo_index: KBIndex) -> None:
     with pytest.raises(KBError, match=r"no gazetteer .*xlre kb index"):
         demo_index.gazetteer("en", case="exact")

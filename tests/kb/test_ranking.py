@@ -29,7 +29,9 @@ ENTITIES = [
     {"id": "Q159", "labels": {"en": ["Russia"]}},
 ]
 TRIPLES = [("Q92561", "P131", "Q1904"), ("Q84", "P17", "Q145"), ("Q212", "P37", "Q8798"),
-           ("Q159", "P37", "Q7737")]
+           ("Q159", "P37", "Q7737"), ("Q159", "P2936", "Q8798"),
+           # the wrong way round, as real KBs have it: Ukraine stays no language
+           ("Q8798", "P37", "Q212")]
 
 
 @pytest.fixture()
@@ -37,7 +39,7 @@ def kb(tmp_path: Path):
     d = tmp_path / "kb"
     d.mkdir()
     (d / "entities.jsonl").write_text("".join(json.dumps(e) + "\n" for e in ENTITIES), encoding="utf-8")
-    rels = [{"id": r, "labels": {"en": r}} for r in ("P131", "P17", "P37")]
+    rels = [{"id": r, "labels": {"en": r}} for r in ("P131", "P17", "P37", "P2936")]
     (d / "relations.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rels), encoding="utf-8")
     (d / "triples.tsv").write_text("".join("\t".join(t) + "\n" for t in TRIPLES), encoding="utf-8")
     return load_kb(d)
@@ -91,12 +93,23 @@ def test_a_language_used_as_an_adjective_is_no_mention_of_it(kb) -> None:
     "Russian and Ukrainian officials met in Russia.",  # coordinated adjectives
     "Russian, Ukrainian and South African troops left Russia.",
     "The Russian side said Russia would respond.",  # a noun in spaCy's stop list
-    "The Russian, who lives in Russia, spoke.",  # an article a language does not take
 ])
 def test_coordinated_demonyms_are_no_languages(kb, text: str) -> None:
     ents, stats = link(kb, text)
     assert [e[1] for e in ents] == ["Q159"], ents
     assert stats.dropped["demonym"] >= 1
+
+
+def test_after_an_article_a_name_loses_its_language_candidates(kb) -> None:
+    # "Russian" has the language and the people: "the Russian" is the people
+    ents, stats = link(kb, "The Russian, who lives in Russia, spoke.")
+    assert ents == [("Russian", "Q49542"), ("Russia", "Q159")] and stats.dropped["demonym"] == 0
+    # "Ukrainian" has only the language: dropped
+    ents, stats = link(kb, "The Ukrainian, who lives in Ukraine, spoke.")
+    assert ents == [("Ukraine", "Q212")] and stats.dropped["demonym"] == 1
+    # without the article the language stays a candidate
+    ents, _ = link(kb, "Russian, which is spoken in Russia, is hard.")
+    assert ents[0] == ("Russian", "Q7737")
 
 
 @pytest.mark.parametrize("text,ids", [
@@ -108,6 +121,14 @@ def test_coordinated_languages_stay_languages(kb, text: str, ids: list[str]) -> 
     ents, stats = link(kb, text)
     assert [e[1] for e in ents] == ids, ents
     assert stats.dropped["demonym"] == 0
+
+
+def test_a_language_is_the_value_of_language_facts_more_often_than_their_subject(kb) -> None:
+    assert kb.is_language("Q8798") and kb.is_language("Q7737")
+    assert not kb.is_language("Q212")  # one fact each way
+    assert not kb.is_language("Q159")
+    ents, stats = link(kb, "The Ukraine government met.")  # no demonym guard for Ukraine
+    assert ents == [("Ukraine", "Q212")] and stats.dropped["demonym"] == 0
 
 
 def test_a_curly_apostrophe_is_an_apostrophe(kb) -> None:

@@ -73,7 +73,7 @@ from xlre.kb.knowledge_base import (
 
 logger = logging.getLogger(__name__)
 
-INDEX_VERSION = 1
+INDEX_VERSION = 2  # 2: the language rule of KnowledgeBase.is_language changed
 INDEX_FILE = "index.json"
 GAZETTEER_META = "gazetteer.json"
 
@@ -250,7 +250,10 @@ def ensure_index(kb_dir: Path | str, index_dir: Path | str,
     index_dir = Path(index_dir)
     kb: KnowledgeBase | None = None
     index: KBIndex | None = None
-    if (index_dir / INDEX_FILE).is_file():
+    if (index_dir / INDEX_FILE).is_file() and _built_version(index_dir / INDEX_FILE) != INDEX_VERSION:
+        logger.info("KB index %s was built by another xlre (format %r, this one reads %d): "
+                    "rebuilding", index_dir, _built_version(index_dir / INDEX_FILE), INDEX_VERSION)
+    elif (index_dir / INDEX_FILE).is_file():
         index = KBIndex(index_dir)
         if index.meta["fingerprint"] != kb_fingerprint(kb_dir):
             logger.info("KB index %s is stale (the KB's files changed): rebuilding", index_dir)
@@ -266,6 +269,14 @@ def ensure_index(kb_dir: Path | str, index_dir: Path | str,
 
 
 # --------------------------------------------------------------------------- reading
+def _built_version(path: Path) -> object:
+    """The format version in an ``index.json`` (None: unreadable, rebuilt as stale)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8")).get("version")
+    except (OSError, json.JSONDecodeError, AttributeError):
+        return None
+
+
 def _mmap_trie(cls: type, path: Path) -> Any:
     trie = cls()
     trie.mmap(str(path))

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -112,11 +113,19 @@ class KnowledgeBase:
         return ent.labels.get(lang, ()) if ent is not None else ()
 
     def is_language(self, ent_id: str) -> bool:
-        """True when ``ent_id`` is the value of a language property in some KB fact
-        (:data:`LANGUAGE_PROPERTIES`)."""
+        """True when ``ent_id`` is the value of a language property
+        (:data:`LANGUAGE_PROPERTIES`) in more KB facts than it is their subject. Real KBs
+        hold facts the wrong way round ("Greek language, official language: Greece"),
+        which would make Greece, Ukraine or the EU languages; a language is the value
+        of many such facts and the subject of few."""
         if self._languages is None:
-            self._languages = frozenset(tail for (_, tail), rels in self.facts.items()
-                                        if any(r in LANGUAGE_PROPERTIES for r in rels))
+            balance: Counter[str] = Counter()
+            for (head, tail), rels in self.facts.items():
+                n = sum(1 for r in rels if r in LANGUAGE_PROPERTIES)
+                if n:
+                    balance[tail] += n
+                    balance[head] -= n
+            self._languages = frozenset(e for e, n in balance.items() if n > 0)
         return ent_id in self._languages
 
     def aliases(self, lang: str) -> Iterator[tuple[str, str]]:

@@ -14,7 +14,9 @@ candidates are ranked:
   "Ukrainian forces", "Chinese consulate", "Chinese-funded", "French and British
   officials", "the Thai side" use the adjective of a people or country, not the
   language. "English is spoken", "in English.", "English and French are spoken" keep
-  the language.
+  the language. In English, a mention after an article ("the French", "the EU") loses
+  its language candidates, since a language's name takes none, and is dropped only when
+  no other candidate is left.
 * **ranking**: a candidate's *context* is the number of the sentence's other mentions
   with a candidate it has a KB fact with. The candidates of highest context, when it is
   above zero, go on (one alone: ``resolved_by_kb``); then the one of highest prior
@@ -35,7 +37,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from alignment.errors import SettingError
 from alignment.records import TokenizedText
@@ -126,6 +128,13 @@ class EntityLinker:
             kept = []
             for m in mentions:
                 reason = self._guard(m, tok)
+                if reason is None and self._after_article(m, tok):
+                    # "the French", "the EU": a people or another name, not a language
+                    cands = tuple(c for c in m.candidates if not self.kb.is_language(c))
+                    if cands:
+                        m = replace(m, candidates=cands)
+                    else:
+                        reason = "demonym"
                 if reason:
                     stats.dropped[reason] += 1
                 else:
@@ -156,11 +165,8 @@ class EntityLinker:
     def _adjective_use(self, m: Mention, tok: TokenizedText) -> bool:
         """A language-named mention is used as an adjective (module docstring): the word
         after it, past coordinated names ("French and British officials", "Chinese,
-        Japanese and Korean troops"), is a content word, or a hyphen joins it to one; or an
-        article that a language's name never takes comes before it ("the Chinese")."""
+        Japanese and Korean troops"), is a content word, or a hyphen joins it to one."""
         tokens, i = tok.tokens, m.tok_end
-        if m.tok_start > 0 and tokens[m.tok_start - 1].casefold() in self._articles:
-            return True
         while i < len(tokens):
             j = i + 1 if tokens[i] in LIST_MARKS else i
             if j < len(tokens) and tokens[j].casefold() in self._coordinators:
@@ -178,6 +184,13 @@ class EntityLinker:
             return True
         after = tokens[i + 1] if i + 1 < len(tokens) else ""
         return nxt == "-" and after[:1].islower()  # "Chinese-funded", "Iranian-produced"
+
+    def _after_article(self, m: Mention, tok: TokenizedText) -> bool:
+        """An article that a language's name does not take comes before ``m``
+        (:data:`PEOPLE_ARTICLES`), and ``m`` has a language among its candidates."""
+        return (self._check_languages and m.tok_start > 0
+                and tok.tokens[m.tok_start - 1].casefold() in self._articles
+                and any(self.kb.is_language(c) for c in m.candidates))
 
     def _choose(self, k: int, mentions: Sequence[Mention], stats: LinkStats) -> str | None:
         cands = mentions[k].candidates
