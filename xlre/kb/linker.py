@@ -9,7 +9,7 @@ candidates are ranked:
   Department", ``Union`` in "Eurasian Economic Union", each an alias of some obscure
   KB entity.
 * **demonym** (dropped): in a script with capitals, a mention one of whose candidates
-  is a language (tails of the KB's language properties, :data:`~xlre.kb.knowledge_base.LANGUAGE_PROPERTIES`) and
+  is a language (:meth:`~xlre.kb.knowledge_base.KnowledgeBase.is_language`) and
   that is followed by a word that is not a stop word, past any coordinated names:
   "Ukrainian forces", "Chinese consulate", "Chinese-funded", "French and British
   officials", "the Thai side" use the adjective of a people or country, not the
