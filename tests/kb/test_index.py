@@ -130,6 +130,13 @@ def _shards(run: Path) -> list[str]:
     return [p.read_text(encoding="utf-8") for p in sorted((run / "shards").glob("*.jsonl"))]
 
 
+def _source_records(run: Path) -> list[dict]:
+    records = [json.loads(line) for text in _shards(run) for line in text.splitlines()]
+    source = [r for r in records if r["side"] == "src"]
+    assert source and len(source) == len(records) // 2
+    return source
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 def test_an_annotation_run_over_the_index_writes_the_same_shards(tmp_path: Path, workers: int) -> None:
     corpus = tmp_path / "corpus.tsv"
@@ -141,8 +148,10 @@ def test_an_annotation_run_over_the_index_writes_the_same_shards(tmp_path: Path,
     mem = annotate(AnnotateConfig(out=str(tmp_path / "mem"), **common))
     disk = annotate(AnnotateConfig(out=str(tmp_path / "disk"), kb_index=str(tmp_path / "index"), **common))
     assert (tmp_path / "index" / "gaz-fr-smart-2-fold").is_dir()  # the target's anchors too
-    assert mem["counts"]["relations"] == disk["counts"]["relations"]
-    assert _shards(tmp_path / "disk") == _shards(tmp_path / "mem")
+    # Linking decides the source side alone. The target side also depends on eflomal, which
+    # seeds from /dev/urandom, so two runs may project differently (CI saw it once).
+    assert mem["counts"]["relations"]["en"] == disk["counts"]["relations"]["en"]
+    assert _source_records(tmp_path / "disk") == _source_records(tmp_path / "mem")
     assert len(_shards(tmp_path / "mem")) == 4
 
 
