@@ -363,3 +363,32 @@ def test_evaluate_scores_an_optimised_route_through_the_bag_head(tmp_path, run_d
     assert set(fast) == set(plain)
     for lang in plain:
         assert abs(fast[lang]["relation_micro_f1"] - plain[lang]["relation_micro_f1"]) <= 0.34, lang
+
+
+def test_a_head_refit_fits_the_relation_head_on_frozen_features(tmp_path, run_dir, encoder_dir):
+    base = [*FAST, "train.epochs=1", "train.max_steps=1", "train.learning_rate=1e-5",
+            "train.head_learning_rate=1e-2", "model.head_dropout=0.0"]
+    plain, refit = tmp_path / "plain", tmp_path / "refit"
+    train(run_dir, str(encoder_dir), plain, load_settings(None, base))
+    train(run_dir, str(encoder_dir), refit, load_settings(
+        None, [*base, "train.head_refit_epochs=150", "train.head_refit_batch_size=2",
+                     "train.head_refit_learning_rate=1e-2"]))
+    assert "head_refit" not in json.loads((plain / "history.json").read_text())["epochs"][0]
+    summary = json.loads((refit / "history.json").read_text())["epochs"][0]["head_refit"]
+    model, seqs, rows = _predict(refit, run_dir)
+    gold = [ids for labs in seqs["inst_labels"] for ids in labs]
+    assert summary["instances"] == len(gold) and summary["positive"] == sum(map(bool, gold))
+    assert summary["steps"] == 150 * -(-len(gold) // 2) and summary["loss"] < 0.05
+    # The refit reads the encoder and leaves it as fine-tuning left it.
+    weights = {name: load_file(d / "model.safetensors") for name, d in (("plain", plain),
+                                                                        ("refit", refit))}
+    encoder = [k for k in weights["plain"] if k.startswith("encoder.")]
+    assert encoder and all(torch.equal(weights["plain"][k], weights["refit"][k]) for k in encoder)
+    assert not torch.equal(weights["plain"]["relation_matrix.weight"],
+                           weights["refit"]["relation_matrix.weight"])
+    # It fits the train instances: every gold relation above 0.5, every other one below.
+    probs = [p for r in rows for p in r["probs"]]
+    for p, ids in zip(probs, gold, strict=True):
+        assert {r for r, v in enumerate(p) if v > 0.5} == set(ids)
+    with pytest.raises(SettingsError, match="head_refit_batch_size"):
+        load_settings(None, ["train.head_refit_batch_size=0"])

@@ -46,6 +46,12 @@ def init_model_cmd(
     err_console.print(f"wrote a random XLM-R encoder ({hidden} hidden, {layers} layers) to {out}")
 
 
+#: Progress kinds of xlre.training besides "epoch", "loss" and "train": label and unit.
+TRAINING_TASKS = {"eval": ("evaluating", "batches"),
+                  "refit features": ("head refit: features", "batches"),
+                  "refit": ("head refit", "epochs")}
+
+
 def _training_progress():
     """Progress driven by xlre.training's ``progress(kind, advance, total)``: a rich bar on
     a terminal, else plain lines with the epoch's mean loss (:func:`new_bar`)."""
@@ -66,8 +72,8 @@ def _training_progress():
             loss["train"] = n
             return
         if kind not in tasks:
-            tasks[kind] = bar.add_task({"eval": "evaluating"}.get(kind, kind), total=total,
-                                       unit="batches")
+            label, unit = TRAINING_TASKS.get(kind, (kind, "batches"))
+            tasks[kind] = bar.add_task(label, total=total, unit=unit)
         fields = {"loss": loss["train"]} if kind == "train" and "train" in loss else {}
         bar.update(tasks[kind], total=total, advance=n, **fields)
 

@@ -138,13 +138,14 @@ class XlreModel(PreTrainedModel):
         return model, tokenizer
 
     # ------------------------------------------------------------------ pieces
-    def pair_vectors(
+    def span_features(
         self, hidden: torch.Tensor, inst_seq: torch.Tensor, inst_head: torch.Tensor,
         inst_tail: torch.Tensor,
     ) -> torch.Tensor:
-        """Instance vectors ``x_i`` (N x H) from spans ``[start, end)`` in ``hidden``."""
+        """The head's input (N x 2H): the pooled head span and tail span ``[start, end)``
+        of each instance in ``hidden``, concatenated."""
         if inst_seq.numel() == 0:
-            return hidden.new_zeros((0, hidden.shape[-1]))
+            return hidden.new_zeros((0, 2 * hidden.shape[-1]))
         seq_len = hidden.shape[1]
         positions = torch.arange(seq_len, device=hidden.device)[None, :]
 
@@ -154,8 +155,18 @@ class XlreModel(PreTrainedModel):
             summed = torch.einsum("nt,nth->nh", mask, hidden[inst_seq])
             return summed / mask.sum(dim=1, keepdim=True).clamp(min=1.0)
 
-        pair = torch.cat([pool(inst_head), pool(inst_tail)], dim=-1)
-        return torch.tanh(self.pair_proj(self.dropout(pair)))
+        return torch.cat([pool(inst_head), pool(inst_tail)], dim=-1)
+
+    def project_pairs(self, features: torch.Tensor) -> torch.Tensor:
+        """Instance vectors ``x_i`` (N x H) from :meth:`span_features`."""
+        return torch.tanh(self.pair_proj(self.dropout(features)))
+
+    def pair_vectors(
+        self, hidden: torch.Tensor, inst_seq: torch.Tensor, inst_head: torch.Tensor,
+        inst_tail: torch.Tensor,
+    ) -> torch.Tensor:
+        """Instance vectors ``x_i`` (N x H) from spans ``[start, end)`` in ``hidden``."""
+        return self.project_pairs(self.span_features(hidden, inst_seq, inst_head, inst_tail))
 
     def relation_scores(self, x: torch.Tensor) -> torch.Tensor:
         """Sentence-level relation logits (N x R) for instance vectors ``x``."""

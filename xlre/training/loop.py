@@ -97,13 +97,15 @@ from xlre.training.components import (
     tracker_names,
     training_languages,
 )
+from xlre.training.refit import refit_relation_head
 from xlre.training.settings import Settings
 
 # Accelerate's logger: messages from the main process only, unless asked otherwise.
 logger = get_logger(__name__)
 
-#: ``progress(kind, advance, total)``: kind is "epoch", "train" or "eval"; called on the
-#: main process only. Before each "train" advance comes a "loss" call whose ``advance`` is
+#: ``progress(kind, advance, total)``: kind is "epoch", "train", "eval", or "refit
+#: features" and "refit" (:mod:`xlre.training.refit`); called on the main process only.
+#: Before each "train" advance comes a "loss" call whose ``advance`` is
 #: the mean training loss of the epoch's batches so far and ``total`` their count; a
 #: callback that knows only the other kinds ignores it.
 ProgressFn = Callable[[str, float, int], None]
@@ -444,6 +446,8 @@ class Trainer:
         """Evaluate on dev, keep the best model, maybe stop early; then checkpoint."""
         tcfg, state = self.settings.train, self.state
         epoch = state.epoch
+        refit = (self.refit_head() if tcfg.head_refit_epochs and self.settings.model.relation_head
+                 else None)
         dev = self.data.splits["dev"]
         rows = predict_split(self.model, dev, len(self.data.labels.relations),
                              self.tokenizer.pad_token_id, tcfg.eval_batch_size, self.accelerator)
@@ -453,7 +457,8 @@ class Trainer:
         score = dev_score(dev_metrics, tcfg.tune_threshold) if dev_metrics else None
         losses = {k: v / max(state.batches_done, 1) for k, v in state.running.items()}
         state.history.append({"epoch": epoch + 1, "step": state.global_step, "dev_score": score,
-                              "losses": losses, "dev": headline(dev_metrics)})
+                              "losses": losses, "dev": headline(dev_metrics),
+                              **({"head_refit": refit} if refit else {})})
         if self.trackers:
             self.accelerator.log({"dev/score": score, **{f"dev/{lg}/{k}": v for lg, m in
                                   headline(dev_metrics).items() for k, v in m.items()}},
@@ -476,6 +481,23 @@ class Trainer:
         if state.epoch >= tcfg.epochs or (tcfg.max_steps and state.global_step >= tcfg.max_steps):
             state.finished = True
         self.checkpoint()
+
+    def refit_head(self) -> dict[str, Any]:
+        """``train.head_refit_epochs``: refit the relation head on the encoder's frozen
+        features of the train split (:mod:`xlre.training.refit`), on every process alike."""
+        tcfg, accelerator = self.settings.train, self.accelerator
+        core = accelerator.unwrap_model(self.model)
+        started = time.perf_counter()
+        with accelerator.autocast():
+            summary = refit_relation_head(
+                core, self.data.splits["train"], len(self.data.labels.relations),
+                self.tokenizer.pad_token_id, epochs=tcfg.head_refit_epochs,
+                learning_rate=tcfg.head_refit_learning_rate, weight_decay=tcfg.weight_decay,
+                batch_size=tcfg.head_refit_batch_size, feature_batch_size=tcfg.eval_batch_size,
+                seed=tcfg.seed + self.state.epoch, progress=self.progress if self.main else None)
+        summary["seconds"] = round(time.perf_counter() - started, 2)
+        logger.info("head refit: %s", summary)
+        return summary
 
     # ------------------------------------------------------------------ checkpoint
     def checkpoint(self) -> None:

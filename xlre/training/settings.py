@@ -86,6 +86,17 @@ class TrainConfig:
     #: Weigh each relation's positive loss term by ``(mean count / its count) ** p`` over
     #: the train split's units (0: no weights; 0.5: square root of the inverse frequency).
     relation_class_weight: float = 0.0
+    #: At the end of each epoch, before the dev evaluation, refit the relation head
+    #: (pair projection and relation matrix, from a fresh start) for this many passes
+    #: over the train split's instances, on the encoder's features taken once with no
+    #: gradient (0: no refit). On CPU a fine-tuning budget is a few hundred steps, too few
+    #: for the head to learn more than the majority relation of distant labels; a refit
+    #: costs one forward pass over train and seconds of head steps (issue 19).
+    head_refit_epochs: int = 0
+    #: Instances per step of the head refit, and its learning rate (AdamW, weight decay
+    #: as in training).
+    head_refit_batch_size: int = 256
+    head_refit_learning_rate: float = 1e-3
     #: Stop after this many epochs without a better dev score (0: never stop early).
     early_stopping_patience: int = 3
     #: Save a resumable checkpoint every N optimizer steps (0: at the end of each epoch only).
@@ -111,18 +122,19 @@ class TrainConfig:
         _choice("train.mil", self.mil, MIL_MODES)
         _choice("train.tracker", self.tracker, TRACKERS)
         for name in ("epochs", "batch_size", "eval_batch_size", "gradient_accumulation_steps",
-                     "keep_checkpoints"):
+                     "keep_checkpoints", "head_refit_batch_size"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"train.{name} must be at least 1, got {getattr(self, name)}")
         for name in ("early_stopping_patience", "checkpoint_every_steps", "stop_after_steps", "max_steps",
                      "log_every_steps", "max_units_per_relation", "negatives_per_positive",
-                     "relation_class_weight"):
+                     "relation_class_weight", "head_refit_epochs"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"train.{name} must be 0 or more, got {getattr(self, name)}")
         if not 0 <= self.warmup_ratio < 1:
             raise SettingsError(f"train.warmup_ratio must lie in [0, 1), got {self.warmup_ratio}")
-        if self.learning_rate <= 0 or self.head_learning_rate <= 0:
-            raise SettingsError("train.learning_rate and train.head_learning_rate must be > 0")
+        for name in ("learning_rate", "head_learning_rate", "head_refit_learning_rate"):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"train.{name} must be > 0, got {getattr(self, name)}")
 
 
 @dataclass(frozen=True)
