@@ -375,7 +375,7 @@ def test_a_head_refit_fits_the_relation_head_on_frozen_features(tmp_path, run_di
                      "train.head_refit_learning_rate=1e-2"]))
     assert "head_refit" not in json.loads((plain / "history.json").read_text())["epochs"][0]
     summary = json.loads((refit / "history.json").read_text())["epochs"][0]["head_refit"]
-    model, seqs, rows = _predict(refit, run_dir)
+    _, seqs, rows = _predict(refit, run_dir)
     gold = [ids for labs in seqs["inst_labels"] for ids in labs]
     assert summary["instances"] == len(gold) and summary["positive"] == sum(map(bool, gold))
     assert summary["steps"] == 150 * -(-len(gold) // 2) and summary["loss"] < 0.05

@@ -24,7 +24,6 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-from torch import nn
 
 from xlre.evaluation.model_eval import eval_loader
 from xlre.modeling.losses import relation_loss
