@@ -229,9 +229,13 @@ def test_length_grouped_order():
 
 def test_max_steps_ends_training_with_a_finished_model(tmp_path, run_dir, encoder_dir):
     out = tmp_path / "short"
+    calls = []
     metrics = train(run_dir, str(encoder_dir), out, load_settings(
-        None, [*FAST, "train.epochs=3", "train.batch_size=2", "train.max_steps=1"]))
+        None, [*FAST, "train.epochs=3", "train.batch_size=2", "train.max_steps=1"]),
+        progress=lambda kind, n, total: calls.append((kind, n, total)))
     assert "stopped_at_step" not in metrics and (out / "metrics.json").is_file()
+    # The bar's total is the one batch training runs, not the epoch's three.
+    assert [c for c in calls if c[0] == "train"] == [("train", 1, 1)]
     history = json.loads((out / "history.json").read_text())["epochs"]
     assert [h["step"] for h in history] == [1], "one step, then the end-of-training evaluation"
     XlreModel.from_pretrained(out)  # a loadable model

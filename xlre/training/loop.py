@@ -387,6 +387,11 @@ class Trainer:
         if self.progress:
             self.progress("epoch", epoch, tcfg.epochs)
         running = state.running
+        # The epoch's batches, fewer when train.max_steps ends training inside it.
+        epoch_batches = len(self.train_dl)
+        if tcfg.max_steps:
+            epoch_batches = min(epoch_batches, state.batches_done + tcfg.gradient_accumulation_steps
+                                * max(tcfg.max_steps - state.global_step, 0))
         for batch in loader:
             batch.pop("rows")
             # Dropout draws from an RNG seeded by (seed, epoch, batch): a resumed run makes
@@ -410,7 +415,7 @@ class Trainer:
             if self.progress:
                 if "loss" in running:
                     self.progress("loss", running["loss"] / state.batches_done, state.batches_done)
-                self.progress("train", 1, len(self.train_dl))
+                self.progress("train", 1, epoch_batches)
             if not accelerator.sync_gradients:
                 continue
             state.global_step += 1
