@@ -112,6 +112,37 @@ def test_after_an_article_a_name_loses_its_language_candidates(kb) -> None:
     assert ents[0] == ("Russian", "Q7737")
 
 
+@pytest.mark.parametrize("text", [
+    "He met two Ukrainian in Ukraine.", "Some 300 Ukrainian were in Ukraine.",
+    "Overseas Ukrainian and many Ukrainian were in Ukraine.",
+])
+def test_after_a_numeral_or_quantifier_a_name_is_a_people(kb, text: str) -> None:
+    ents, stats = link(kb, text)
+    assert [e[1] for e in ents] == ["Q212"], ents
+    assert stats.dropped["demonym"] >= 1
+
+
+@pytest.mark.parametrize("text", [
+    "He studied South Ukrainian in Ukraine.",  # the end of a longer name the KB lacks
+    "They watched Muay Ukrainian, a sport of Ukraine.",
+])
+def test_a_language_name_ending_a_longer_name_is_dropped(kb, text: str) -> None:
+    ents, stats = link(kb, text)
+    assert [e[1] for e in ents] == ["Q212"], ents
+    assert stats.dropped["demonym"] == 1
+
+
+@pytest.mark.parametrize("text", [
+    "Ukrainian is spoken in Ukraine.",  # the sentence's first word
+    "Since 1991 Ukrainian is spoken in Ukraine.",  # a year, not a count
+    "In Ukraine: Ukrainian is spoken.", "Ukraine | Ukrainian is spoken.",
+])
+def test_a_language_name_after_a_year_or_a_sentence_start_stays(kb, text: str) -> None:
+    ents, stats = link(kb, text)
+    assert "Q8798" in [e[1] for e in ents], ents
+    assert stats.dropped["demonym"] == 0
+
+
 @pytest.mark.parametrize("text,ids", [
     ("Russian and Ukrainian are spoken in Ukraine.", ["Q7737", "Q8798", "Q212"]),
     ("In Ukraine, people speak Ukrainian, Russian and others.", ["Q212", "Q8798", "Q7737"]),

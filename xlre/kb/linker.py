@@ -16,7 +16,9 @@ candidates are ranked:
   language. "English is spoken", "in English.", "English and French are spoken" keep
   the language. In English, a mention after an article ("the French", "the EU") loses
   its language candidates, since a language's name takes none, and is dropped only when
-  no other candidate is left.
+  no other candidate is left; so after a numeral or a quantifier ("two Chinese", "overseas
+  Chinese"). A language-named mention that ends a longer capitalised name the KB lacks
+  ("South Korean", "Muay Thai") is dropped too.
 * **ranking**: a candidate's *context* is the number of the sentence's other mentions
   with a candidate it has a KB fact with. The candidates of highest context, when it is
   above zero, go on (one alone: ``resolved_by_kb``); then the one of highest prior
@@ -51,6 +53,8 @@ LINKING_RULES = ("rank", "strict")
 DEFAULT_MARGIN = 2.0
 #: Marks that join the items of a list of names ("Chinese, Japanese and Korean troops").
 LIST_MARKS = frozenset({",", "/", "&"})
+#: Tokens that end a sentence or a headline: the word after one starts anew.
+SENTENCE_ENDS = frozenset({".", "!", "?", ":", ";", "|", "-", "\u2013", "\u2014"})
 #: Per language, the words that coordinate names ("French and British officials"); a
 #: language not listed is walked past commas alone.
 COORDINATORS: dict[str, frozenset[str]] = {
@@ -65,10 +69,19 @@ CONTENT_STOP_WORDS: dict[str, frozenset[str]] = {
     "en": frozenset({"side", "part", "front", "back", "top", "bottom", "name", "amount",
                      "whole", "move", "show", "call"}),
 }
-#: Per language, articles that a language's name does not take: in English "the
-#: French" are a people and "a Chinese" a person, while French says "le français" of the
-#: language itself, so French has none.
-PEOPLE_ARTICLES: dict[str, frozenset[str]] = {"en": frozenset({"the", "a", "an"})}
+#: Per language, articles and quantifiers that a language's name does not take: in
+#: English "the French" are a people, "a Chinese" a person, "two Chinese", "many
+#: Chinese", "overseas Chinese" people, while French says "le français" of the language
+#: itself, so French has none. A numeral (digits, or a word of :data:`NUMBER_WORDS`)
+#: counts as well.
+PEOPLE_ARTICLES: dict[str, frozenset[str]] = {
+    "en": frozenset({"the", "a", "an", "many", "several", "most", "ethnic", "overseas",
+                     "fellow"}),
+}
+NUMBER_WORDS: dict[str, frozenset[str]] = {
+    "en": frozenset({"two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+                     "dozens", "hundreds", "thousands", "millions"}),
+}
 
 
 @dataclass
@@ -118,6 +131,7 @@ class EntityLinker:
         self._coordinators = COORDINATORS.get(gazetteer.lang, frozenset())
         self._content_stops = CONTENT_STOP_WORDS.get(gazetteer.lang, frozenset())
         self._articles = PEOPLE_ARTICLES.get(gazetteer.lang, frozenset())
+        self._numbers = NUMBER_WORDS.get(gazetteer.lang, frozenset())
 
     def link(self, tok: TokenizedText, stats: LinkStats | None = None) -> list[Entity]:
         """Entities (``source="kb"``) of one tokenized sentence, in text order."""
@@ -158,7 +172,7 @@ class EntityLinker:
                 and not m.text.isupper() and self.casing.is_common(m.text)):
             return "common_word"
         if self._check_languages and any(self.kb.is_language(c) for c in m.candidates) \
-                and self._adjective_use(m, tok):
+                and (self._adjective_use(m, tok) or self._inside_name(m, tok)):
             return "demonym"
         return None
 
@@ -188,9 +202,24 @@ class EntityLinker:
     def _after_article(self, m: Mention, tok: TokenizedText) -> bool:
         """An article that a language's name does not take comes before ``m``
         (:data:`PEOPLE_ARTICLES`), and ``m`` has a language among its candidates."""
-        return (self._check_languages and m.tok_start > 0
-                and tok.tokens[m.tok_start - 1].casefold() in self._articles
+        if not (self._check_languages and self._articles and m.tok_start > 0):
+            return False
+        before = tok.tokens[m.tok_start - 1].casefold()
+        digits = before.replace(",", "")
+        # a count, not a year: "since 1990 Russian has been taught"
+        count = digits.isdigit() and not (len(digits) == 4 and 1000 <= int(digits) <= 2100)
+        return ((before in self._articles or before in self._numbers or count)
                 and any(self.kb.is_language(c) for c in m.candidates))
+
+    def _inside_name(self, m: Mention, tok: TokenizedText) -> bool:
+        """``m`` ends a longer capitalised name the KB does not hold: the word before it is
+        capitalised and is not the sentence's first ("South Korean", "Muay Thai")."""
+        k = m.tok_start - 1
+        if k < 1:
+            return False
+        before, start = tok.tokens[k], tok.tokens[k - 1]
+        return (before[:1].isupper() and before.isalpha()
+                and not (start in SENTENCE_ENDS or start in ('"', "“", "'", "(")))
 
     def _choose(self, k: int, mentions: Sequence[Mention], stats: LinkStats) -> str | None:
         cands = mentions[k].candidates
