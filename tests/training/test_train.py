@@ -396,3 +396,39 @@ def test_a_head_refit_fits_the_relation_head_on_frozen_features(tmp_path, run_di
         assert {r for r, v in enumerate(p) if v > 0.5} == set(ids)
     with pytest.raises(SettingsError, match="head_refit_batch_size"):
         load_settings(None, ["train.head_refit_batch_size=0"])
+
+
+def test_a_head_warmup_fits_the_head_before_the_first_step_and_only_once(tmp_path, run_dir,
+                                                                        encoder_dir):
+    # Fine-tuning at a learning rate too small to move anything: what the model knows of
+    # the relations after one step, the warmup taught it.
+    base = [*FAST, "train.epochs=2", "train.learning_rate=1e-9", "train.head_learning_rate=1e-9",
+            "model.head_dropout=0.0", "train.batch_size=2", "train.checkpoint_every_steps=1",
+            "train.max_steps=2"]
+    warm = [*base, "train.head_warmup_epochs=150", "train.head_refit_batch_size=2",
+            "train.head_refit_learning_rate=1e-2"]
+    plain, out = tmp_path / "plain", tmp_path / "warm"
+    train(run_dir, str(encoder_dir), plain, load_settings(None, base))
+    calls: list[str] = []
+    stopped = train(run_dir, str(encoder_dir), out, load_settings(
+        None, [*warm, "train.stop_after_steps=1"]), progress=lambda kind, *_: calls.append(kind))
+    assert stopped == {"stopped_at_step": 1} and calls.count("refit") == 150
+    calls.clear()
+    train(run_dir, str(encoder_dir), out, load_settings(None, warm), resume=True, progress=lambda kind, *_: calls.append(kind))
+    assert "refit" not in calls and "train" in calls  # resumed past the warmup: not again
+    assert "head_warmup" not in json.loads((plain / "history.json").read_text())["summary"]
+    history = json.loads((out / "history.json").read_text())
+    summary = history["summary"]["head_warmup"]
+    assert all("head_refit" not in e for e in history["epochs"])
+    _, seqs, rows = _predict(out, run_dir)
+    gold = [ids for labs in seqs["inst_labels"] for ids in labs]
+    assert summary["instances"] == len(gold) and summary["steps"] == 150 * -(-len(gold) // 2)
+    probs = [p for r in rows for p in r["probs"]]
+    for p, ids in zip(probs, gold, strict=True):
+        assert {r for r, v in enumerate(p) if v > 0.5} == set(ids)
+    _, _, plain_rows = _predict(plain, run_dir)
+    plain_probs = [p for r in plain_rows for p in r["probs"]]
+    assert any({r for r, v in enumerate(p) if v > 0.5} != set(ids)
+               for p, ids in zip(plain_probs, gold, strict=True))
+    with pytest.raises(SettingsError, match="head_warmup_epochs"):
+        load_settings(None, ["train.head_warmup_epochs=-1"])

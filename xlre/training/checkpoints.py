@@ -42,6 +42,8 @@ class TrainerState:
     #: Loss sums over the batches of the current epoch so far (for the epoch means).
     running: dict[str, float] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)
+    #: ``train.head_warmup_epochs``' summary, once the warmup has run (None: not run).
+    head_warmup: dict[str, Any] | None = None
 
 
 def latest_checkpoint(out_dir: Path) -> Path | None:

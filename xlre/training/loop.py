@@ -159,6 +159,7 @@ def train(
     """
     trainer = Trainer.prepare(run_dir, model_name_or_path, out_dir, settings, resume,
                               progress, marked, skip_bad)
+    trainer.warm_up_head()
     while not trainer.done:
         if not trainer.run_epoch():
             return trainer.stop_on_request()
@@ -487,16 +488,29 @@ class Trainer:
             state.finished = True
         self.checkpoint()
 
-    def refit_head(self) -> dict[str, Any]:
-        """``train.head_refit_epochs``: refit the relation head on the encoder's frozen
-        features of the train split (:mod:`xlre.training.refit`), on every process alike."""
+    def warm_up_head(self) -> None:
+        """``train.head_warmup_epochs``: before the first step, fit the relation head on
+        the pretrained encoder's frozen features (linear probing, then fine-tuning: a
+        fresh head's large early gradients distort the pretrained features, Kumar et al.
+        2022). Runs once: a resumed session finds its summary in the state."""
+        tcfg, state = self.settings.train, self.state
+        if (not tcfg.head_warmup_epochs or not self.settings.model.relation_head
+                or state.head_warmup is not None or state.global_step or state.finished):
+            return
+        state.head_warmup = self.refit_head(tcfg.head_warmup_epochs)
+        logger.info("head warmup: %s", state.head_warmup)
+
+    def refit_head(self, epochs: int | None = None) -> dict[str, Any]:
+        """``train.head_refit_epochs`` (or ``epochs``): refit the relation head on the
+        encoder's frozen features of the train split (:mod:`xlre.training.refit`), on
+        every process alike."""
         tcfg, accelerator = self.settings.train, self.accelerator
         core = accelerator.unwrap_model(self.model)
         started = time.perf_counter()
         with accelerator.autocast():
             summary = refit_relation_head(
                 core, self.data.splits["train"], len(self.data.labels.relations),
-                self.tokenizer.pad_token_id, epochs=tcfg.head_refit_epochs,
+                self.tokenizer.pad_token_id, epochs=epochs or tcfg.head_refit_epochs,
                 learning_rate=tcfg.head_refit_learning_rate, weight_decay=tcfg.weight_decay,
                 batch_size=tcfg.head_refit_batch_size, feature_batch_size=tcfg.eval_batch_size,
                 seed=tcfg.seed + self.state.epoch, progress=self.progress if self.main else None)
@@ -558,7 +572,8 @@ class Trainer:
                        "train_tokens_this_session": self.tokens_seen,
                        "processes": accelerator.num_processes,
                        "mixed_precision": accelerator.mixed_precision,
-                       "peft": self.settings.model.peft, **self.param_counts}
+                       "peft": self.settings.model.peft, **self.param_counts,
+                       **({"head_warmup": state.head_warmup} if state.head_warmup else {})}
             (self.out_dir / "history.json").write_text(
                 json.dumps({"summary": summary, "epochs": state.history}, indent=2) + "\n",
                 encoding="utf-8")

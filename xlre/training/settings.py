@@ -93,6 +93,10 @@ class TrainConfig:
     #: for the head to learn more than the majority relation of distant labels; a refit
     #: costs one forward pass over train and seconds of head steps (issue 19).
     head_refit_epochs: int = 0
+    #: Before the first step, fit the relation head the same way on the pretrained
+    #: encoder's features for this many passes (0: no warmup), so fine-tuning starts from
+    #: a head that already reads the relations (linear probing, then fine-tuning).
+    head_warmup_epochs: int = 0
     #: Instances per step of the head refit, and its learning rate (AdamW, weight decay
     #: as in training).
     head_refit_batch_size: int = 256
@@ -127,7 +131,8 @@ class TrainConfig:
                 raise SettingsError(f"train.{name} must be at least 1, got {getattr(self, name)}")
         for name in ("early_stopping_patience", "checkpoint_every_steps", "stop_after_steps", "max_steps",
                      "log_every_steps", "max_units_per_relation", "negatives_per_positive",
-                     "relation_class_weight", "head_refit_epochs"):
+                     "relation_class_weight", "head_refit_epochs",
+                     "head_warmup_epochs"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"train.{name} must be 0 or more, got {getattr(self, name)}")
         if not 0 <= self.warmup_ratio < 1:
