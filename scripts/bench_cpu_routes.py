@@ -4,18 +4,22 @@ ONNX Runtime (fp32 and dynamic int8); prints one JSON object.
 * ``encoder``: sentences/s of the encoder's forward pass alone (>95% of extraction's
   compute) on real news sentences (English and Chinese halves of
   ``parallel/news-en-zh.tsv.gz``, batched by length, 32 a batch, at most 128 tokens),
-  for every route, with the largest difference of the hidden states from fp32's. ONNX
-  routes export the encoder with ``torch.onnx.export``, fuse it with ONNX Runtime's
-  transformer optimiser and quantise it dynamically to int8 (``onnxruntime`` and
-  ``onnx`` must be installed for them; they are not xlre dependencies).
+  for every route, with the largest difference of the hidden states from fp32's and
+  their mean and lowest cosine to fp32's over the real tokens. ONNX routes export the
+  encoder with ``torch.onnx.export``: ``onnx_fp32`` fused by ONNX Runtime's transformer
+  optimiser, ``onnx_int8`` quantised as ``--optimize onnx-int8`` does
+  (``xlre.modeling.optimize.ONNX_INT8_RECIPE``), ``onnx_int8_per_tensor`` with ONNX
+  Runtime's defaults, the recipe before 2026-12-07 (``onnxruntime`` and ``onnx`` must be
+  installed for them: ``pip install 'xlre[onnx]'``).
 * ``extract``: sentences/s of ``Extractor.extract`` (fp32, ``--optimize int8`` and
   ``--optimize onnx-int8``) on the first ``--extract-sentences`` of them, one timed run
   after a warm-up. A RELX-bench model has no trained entity head, so the speed model is
   the trained model with its entity head switched on at random weights, biased so that
   about 10% of tokens start or continue an entity: triples are meaningless there, the
   forward passes and the pairs are realistic.
-* ``relx``: RELX EN and FR F1 of the trained model (``xlre evaluate --marked``), fp32
-  against both routes, with the threshold the model was saved with.
+* ``relx``: RELX EN and FR F1 of the trained model (``xlre evaluate --marked``), and its
+  KBP37 dev F1 (the split a recipe is chosen on), fp32 against both routes, with the
+  threshold the model was saved with.
 
 Encoder figures are the best of two runs after a warm-up; ``wall`` seconds and process CPU seconds
 are both given, so that a run on a shared machine can be read.
@@ -101,9 +105,13 @@ def encoder_routes(model, tok, sents, threads: int, skip_onnx: bool, tmp: Path) 
             ref = r["result"]
         diff = max(float(((a - b) * m[..., None]).abs().max())
                    for a, b, (_, m) in zip(ref, r["result"], batches, strict=True))
+        cos = torch.cat([torch.nn.functional.cosine_similarity(a[m.bool()], b[m.bool()], dim=-1)
+                         for a, b, (_, m) in zip(ref, r["result"], batches, strict=True)])
         out["routes"][name] = {"wall_s": round(r["wall_s"], 2), "cpu_s": round(r["cpu_s"], 2),
                                "sentences_per_s": round(len(ids) / r["wall_s"], 1),
-                               "max_abs_diff_from_fp32": round(diff, 4)}
+                               "max_abs_diff_from_fp32": round(diff, 4),
+                               "mean_cosine_to_fp32": round(float(cos.mean()), 5),
+                               "min_cosine_to_fp32": round(float(cos.min()), 4)}
         print(name, json.dumps(out["routes"][name]), file=sys.stderr)
     base = out["routes"]["fp32"]
     for r in out["routes"].values():
@@ -118,6 +126,8 @@ def onnx_routes(encoder, batches, threads: int, tmp: Path) -> dict:
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.transformers import optimizer
+
+    from xlre.modeling.optimize import quantize_onnx_int8
 
     class Hidden(torch.nn.Module):
         def __init__(self, enc):
@@ -138,11 +148,11 @@ def onnx_routes(encoder, batches, threads: int, tmp: Path) -> dict:
     cfg = encoder.config
     optimizer.optimize_model(str(plain), model_type="bert", num_heads=cfg.num_attention_heads,
                              hidden_size=cfg.hidden_size).save_model_to_file(str(fused))
-    files = {"onnx_fp32": fused}
-    for name, src in (("onnx_int8", plain), ("onnx_fused_int8", fused)):
-        files[name] = tmp / f"{name}.onnx"
-        quantize_dynamic(str(src), str(files[name]), weight_type=QuantType.QInt8,
-                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+    files = {"onnx_fp32": fused, "onnx_int8": tmp / "onnx_int8.onnx",
+             "onnx_int8_per_tensor": tmp / "onnx_int8_per_tensor.onnx"}
+    quantize_onnx_int8(plain, files["onnx_int8"])
+    quantize_dynamic(str(plain), str(files["onnx_int8_per_tensor"]), weight_type=QuantType.QInt8,
+                     extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
     routes = {}
     for name, path in files.items():
         so = ort.SessionOptions()
@@ -213,18 +223,24 @@ def relx(model_dir: Path, data: Path) -> dict:
 
     sources = [MarkedSource(data / "relx" / "RELX_en.txt", "en", "test"),
                MarkedSource(data / "relx" / "RELX_fr.txt", "fr", "test")]
+    dev = [MarkedSource(data / "kbp37" / "dev.txt", "en", "dev")]
     out = {}
     for route in (None, "int8", "onnx-int8"):
         start = time.perf_counter()
         m = evaluate_model(model_dir, None, "test", marked=sources, skip_bad=True,
                            optimize=route)["metrics"]
+        d = evaluate_model(model_dir, None, "dev", marked=dev, skip_bad=True,
+                           optimize=route)["metrics"]
         out[route or "fp32"] = {"relx_en_f1": round(100 * m["en"]["marked_f1"], 2),
                                 "relx_fr_f1": round(100 * m["fr"]["marked_f1"], 2),
+                                "kbp37_dev_f1": round(100 * d["en"]["marked_f1"], 2),
                                 "seconds": round(time.perf_counter() - start, 1)}
         print(route or "fp32", json.dumps(out[route or "fp32"]), file=sys.stderr)
     out["f1_loss_points"] = {route: {lang: round(out["fp32"][f"relx_{lang}_f1"]
                                                  - out[route][f"relx_{lang}_f1"], 2)
                                      for lang in ("en", "fr")}
+                             | {"kbp37_dev": round(out["fp32"]["kbp37_dev_f1"]
+                                                   - out[route]["kbp37_dev_f1"], 2)}
                              for route in ("int8", "onnx-int8")}
     return out
 

@@ -302,6 +302,37 @@ def test_onnx_route_caches_its_export_until_the_weights_change(model_dir, tmp_pa
     assert (model / "onnx" / "encoder-int8.onnx").stat().st_mtime_ns != made  # made again
 
 
+
+def test_onnx_route_makes_its_export_again_when_the_recipe_changes(model_dir, tmp_path, monkeypatch):
+    """A cache written by another quantisation recipe (stops before per-channel weights)
+    is not reused; the file made by today's recipe holds per-channel weight scales."""
+    pytest.importorskip("onnxruntime")
+    import json
+    import shutil
+
+    import onnx
+
+    from xlre.modeling import optimize
+
+    model = tmp_path / "model"
+    shutil.copytree(model_dir, model)
+    monkeypatch.setattr(optimize, "ONNX_INT8_RECIPE", {})  # ONNX Runtime's defaults
+    Extractor.from_pretrained(model, device="cpu", optimize="onnx-int8")
+    target = model / "onnx" / "encoder-int8.onnx"
+    made = target.stat().st_mtime_ns
+    assert json.loads((model / "onnx" / "encoder-int8.json").read_text())["recipe"] == {}
+    monkeypatch.undo()
+    Extractor.from_pretrained(model, device="cpu", optimize="onnx-int8")
+    assert target.stat().st_mtime_ns != made  # made again
+    graph = onnx.load(str(target)).graph
+    scales = [t for t in graph.initializer if t.name.endswith("_scale")
+              and any(n.op_type == "MatMulInteger" and t.name.replace("_scale", "_quantized") in n.input
+                      for n in graph.node)]
+    assert scales and all(len(t.dims) == 1 and t.dims[0] > 1 for t in scales), \
+        "per-channel: one scale per output column of every quantised weight"
+    assert not any(n.op_type == "Gather" and n.input[0].endswith("_quantized") for n in graph.node), \
+        "the embedding tables stay in fp32"
+
 def test_optimize_refuses_an_unknown_route_and_a_gpu(model_dir):
     from alignment.errors import UserError
 
