@@ -6,7 +6,8 @@
   runs in ONNX Runtime; the heads stay in PyTorch. The exported file is a cache,
   ``MODEL_DIR/onnx/encoder-int8.onnx`` (or a per-user cache directory when the model
   directory is read-only), made once, kept while the model's weights file and the recipe
-  are unchanged (the weights' size and mtime and the recipe are recorded beside it). Needs the ``onnx`` extra: ``pip install 'xlre[onnx]'``.
+  are unchanged (the weights' size and mtime and the recipe are recorded beside it).
+  Needs the ``onnx`` extra: ``pip install 'xlre[onnx]'``.
 * ``int8``: PyTorch's own dynamic quantisation: every ``nn.Linear`` of the encoder and
   the heads keeps int8 weights and quantises its input per batch. No other runtime,
   nothing written.
@@ -17,6 +18,7 @@ Both run on CPU only: on a GPU, run fp32 or bf16 instead.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import os
@@ -37,8 +39,8 @@ OPTIMIZE_ROUTES: tuple[str, ...] = ("onnx-int8", "int8")
 
 #: How ``onnx-int8`` quantises (ONNX Runtime's ``quantize_dynamic`` arguments). Per-channel
 #: weight scales keep the trained RELX model's hidden states at a mean cosine of 0.990 to
-#: fp32's on news sentences, against 0.972 per tensor (BENCHMARKS.md, "CPU inference
-#: routes, per-channel"); only ``MatMul`` is quantised, as ``Gather`` (the embedding
+#: fp32's on news sentences, against 0.972 per tensor (BENCHMARKS.md, "Per-channel
+#: weight scales"); only ``MatMul`` is quantised, as ``Gather`` (the embedding
 #: lookup) costs nothing to run in fp32. A cached export made with another recipe is
 #: made again.
 ONNX_INT8_RECIPE: dict[str, Any] = {"op_types_to_quantize": ["MatMul"], "per_channel": True}
@@ -193,6 +195,6 @@ def quantize_onnx_int8(plain: str | Path, out: str | Path) -> None:
     try:
         quantize_dynamic(str(plain), str(out), weight_type=QuantType.QInt8,
                          extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
-                         **ONNX_INT8_RECIPE)
+                         **copy.deepcopy(ONNX_INT8_RECIPE))
     finally:
         root.removeFilter(not_preprocessing_advice)
