@@ -121,10 +121,8 @@ def encoder_routes(model, tok, sents, threads: int, skip_onnx: bool, tmp: Path) 
 
 
 def onnx_routes(encoder, batches, threads: int, tmp: Path) -> dict:
-    import onnx
     import onnxruntime as ort
     import torch
-    from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.transformers import optimizer
 
     from xlre.modeling.optimize import quantize_onnx_int8
@@ -151,8 +149,7 @@ def onnx_routes(encoder, batches, threads: int, tmp: Path) -> dict:
     files = {"onnx_fp32": fused, "onnx_int8": tmp / "onnx_int8.onnx",
              "onnx_int8_per_tensor": tmp / "onnx_int8_per_tensor.onnx"}
     quantize_onnx_int8(plain, files["onnx_int8"])
-    quantize_dynamic(str(plain), str(files["onnx_int8_per_tensor"]), weight_type=QuantType.QInt8,
-                     extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+    quantize_onnx_int8(plain, files["onnx_int8_per_tensor"], recipe={})
     routes = {}
     for name, path in files.items():
         so = ort.SessionOptions()

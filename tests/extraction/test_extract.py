@@ -302,10 +302,9 @@ def test_onnx_route_caches_its_export_until_the_weights_change(model_dir, tmp_pa
     assert (model / "onnx" / "encoder-int8.onnx").stat().st_mtime_ns != made  # made again
 
 
-
 def test_onnx_route_makes_its_export_again_when_the_recipe_changes(model_dir, tmp_path, monkeypatch):
-    """A cache written by another quantisation recipe (stops before per-channel weights)
-    is not reused; the file made by today's recipe holds per-channel weight scales."""
+    """A cache written by another quantisation recipe (an older xlre's, per tensor) is not
+    reused; the file made by today's recipe holds per-channel weight scales."""
     pytest.importorskip("onnxruntime")
     import json
     import shutil
@@ -332,6 +331,7 @@ def test_onnx_route_makes_its_export_again_when_the_recipe_changes(model_dir, tm
         "per-channel: one scale per output column of every quantised weight"
     assert not any(n.op_type == "Gather" and n.input[0].endswith("_quantized") for n in graph.node), \
         "the embedding tables stay in fp32"
+
 
 def test_optimize_refuses_an_unknown_route_and_a_gpu(model_dir):
     from alignment.errors import UserError

@@ -180,8 +180,10 @@ def _stamp_record(stamp: dict[str, Any]) -> dict[str, Any]:
     return {"weights": stamp, "route": "onnx-int8", "recipe": ONNX_INT8_RECIPE}
 
 
-def quantize_onnx_int8(plain: str | Path, out: str | Path) -> None:
-    """Quantise the fp32 ONNX file ``plain`` into ``out`` by :data:`ONNX_INT8_RECIPE`."""
+def quantize_onnx_int8(plain: str | Path, out: str | Path,
+                       recipe: dict[str, Any] | None = None) -> None:
+    """Quantise the fp32 ONNX file ``plain`` into ``out`` by ``recipe`` (``quantize_dynamic``
+    arguments; default :data:`ONNX_INT8_RECIPE`, ``{}`` for ONNX Runtime's defaults)."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -195,6 +197,6 @@ def quantize_onnx_int8(plain: str | Path, out: str | Path) -> None:
     try:
         quantize_dynamic(str(plain), str(out), weight_type=QuantType.QInt8,
                          extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
-                         **copy.deepcopy(ONNX_INT8_RECIPE))
+                         **copy.deepcopy(ONNX_INT8_RECIPE if recipe is None else recipe))
     finally:
         root.removeFilter(not_preprocessing_advice)
