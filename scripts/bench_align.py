@@ -7,6 +7,8 @@
   over the full Tatoeba file, on raw text and ``--pretokenized``, against eflomal's own
   Python API on the same pairs pre-tokenised and lowercased, and the ratio of the two
   (``bench_throughput``; ``--speed-runs`` rounds, ``--skip-aer`` for this part only);
+* the tokens of the chunk cache against spaCy on each whole text, over the Tatoeba and
+  news EN-FR files (``check_chunk_cache``: they must not differ);
 * the batched simalign path against simalign's own one-pair-per-call
   ``get_word_aligns`` (see ``bench_neural_align.py``), unless ``--skip-simalign``.
 
@@ -30,6 +32,7 @@ from alignment.metrics import alignment_error_rate
 from alignment.parallel_tokenize import resolve_workers, tokenize_stream
 from alignment.pharaoh import read_pharaoh
 from alignment.pipeline import add_extra_corpora, align_corpus
+from alignment.records import SentencePair
 from alignment.symmetrize import symmetrize
 from alignment.tokenize import Tokenizer
 
@@ -119,9 +122,11 @@ def bench_throughput(data: Path, runs: int, prefix_len: int, workers: int | None
                               links_filename_rev=str(tmp / "own.rev"), quiet=True)
                 times["eflomal_own"].append(time.perf_counter() - start)
 
+            # Fresh tokenizers, as in a CLI run: their chunk caches start empty.
+            en_run, fr_run = Tokenizer("en"), Tokenizer("fr")
             start = time.perf_counter()
             raw = align_corpus(ParallelCorpus(path, "en", "fr"), EflomalAligner(prefix_len=prefix_len),
-                               tmp / "raw.links", en, fr, workers=workers)
+                               tmp / "raw.links", en_run, fr_run, workers=workers)
             times["xlre_raw"].append(time.perf_counter() - start)
 
             start = time.perf_counter()
@@ -147,6 +152,32 @@ def bench_throughput(data: Path, runs: int, prefix_len: int, workers: int | None
     }
 
 
+def check_chunk_cache(data: Path) -> dict:
+    """Tokens from the chunk cache (``alignment.tokenize.ChunkCache``) against spaCy run
+    on each whole text, over every text of the Tatoeba and news files: the count of
+    texts whose tokens or offsets differ, and both routes' seconds (one core)."""
+    par = data / "parallel"
+    texts: dict[str, list[str]] = {"en": [], "fr": []}
+    for name in ("tatoeba-en-fr", "news-en-fr"):
+        for pair in ParallelCorpus(par / f"{name}.tsv.gz", "en", "fr"):
+            if isinstance(pair, SentencePair):
+                texts["en"].append(pair.src_text)
+                texts["fr"].append(pair.tgt_text)
+    out: dict = {"files": ["tatoeba-en-fr.tsv.gz", "news-en-fr.tsv.gz"]}
+    for lang, items in texts.items():
+        cached, whole = Tokenizer(lang), Tokenizer(lang)
+        whole._chunks = None  # spaCy on each whole text, as before the cache
+        start = time.perf_counter()
+        got = [(t.tokens, t.char_starts, t.char_ends) for t in cached.pipe(items)]
+        cached_s = time.perf_counter() - start
+        start = time.perf_counter()
+        ref = [(t.tokens, t.char_starts, t.char_ends) for t in whole.pipe(items)]
+        whole_s = time.perf_counter() - start
+        out[lang] = {"texts": len(items), "texts_differing": sum(a != b for a, b in zip(got, ref, strict=True)),
+                     "seconds_chunk_cache": round(cached_s, 2), "seconds_spacy_whole": round(whole_s, 2)}
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
@@ -168,6 +199,7 @@ def main() -> None:
     report["load_average_at_start"] = [round(x, 2) for x in os.getloadavg()]
     if not args.skip_aer:
         report["eflomal_hansards_aer"] = bench_aer(args.data, args.runs, args.stem_prefix)
+    report["chunk_cache_against_spacy"] = check_chunk_cache(args.data)
     report["eflomal_tatoeba_throughput"] = bench_throughput(
         args.data, args.speed_runs, args.stem_prefix, args.workers)
     report["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]

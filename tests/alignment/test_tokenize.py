@@ -54,3 +54,66 @@ def test_pipe_keeps_order() -> None:
 def test_unknown_language_is_a_clear_error() -> None:
     with pytest.raises(TokenizerError, match=r"unknown language code 'qq'.*--pretokenized"):
         Tokenizer("qq")
+
+
+# Texts that exercise every way spaCy splits: runs of spaces, tabs, newlines and
+# no-break spaces, leading and trailing space, URLs, emoticons, elisions, abbreviations,
+# and a chunk seen twice with different neighbours.
+TRICKY = [
+    "Marie Curie worked in Paris, France.",
+    "  leading and trailing  ",
+    "a\tb  c\u00a0d \n e\r\nf",
+    "U.S.A. isn't e.g. (that's) \"quoted\"... :) :-( 10km $5.00 3rd",
+    "see https://example.org/a?b=c or mail x@y.z, ok?",
+    "L'homme qu'aujourd'hui l'université  de Lyon\u00a0! jusqu'à",
+    "Paris, Paris. (Paris) Paris",
+    "los EE. UU. y la U.E. en EE.UU.",
+    "",
+    " ",
+    "\u3000x\u2003y\u2009z",
+]
+
+
+def _spacy_whole(lang: str, text: str) -> tuple:
+    from alignment.tokenize import _spacy_tokenizer
+
+    doc = _spacy_tokenizer(lang)(text)
+    kept = [t for t in doc if not t.is_space]
+    return tuple(t.text for t in kept), tuple(t.idx for t in kept), tuple(t.idx + len(t.text) for t in kept)
+
+
+@pytest.mark.parametrize("lang", ["en", "fr", "es", "ru", "xx"])
+def test_chunk_cache_gives_spacys_tokens_token_for_token(lang: str) -> None:
+    tok = Tokenizer(lang)
+    assert tok._chunks is not None, f"{lang} uses spaCy's rule-based tokenizer, so the cache"
+    # Twice: the second pass is served from the cache.
+    for _ in range(2):
+        for text in TRICKY:
+            got = tok(text)
+            assert (got.tokens, got.char_starts, got.char_ends) == _spacy_whole(lang, text), text
+            check_offsets(got)
+
+
+def test_a_special_case_spanning_a_space_is_kept() -> None:
+    # Spanish has "EE. UU." as one special case across a space: two chunks alone would
+    # give other tokens, so a text holding it goes through spaCy whole.
+    text = "viajó a EE. UU. ayer"
+    assert Tokenizer("es")(text).tokens == _spacy_whole("es", text)[0]
+    assert "EE. UU." in Tokenizer("es")._chunks._spanning
+
+
+def test_chunk_cache_starts_again_when_full(monkeypatch: pytest.MonkeyPatch) -> None:
+    from alignment.tokenize import ChunkCache
+
+    monkeypatch.setattr(ChunkCache, "MAX_CHUNKS", 3)
+    tok = Tokenizer("en")
+    texts = [f"word{i} and, more{i}." for i in range(20)]
+    for text in texts:
+        got = tok(text)
+        assert (got.tokens, got.char_starts, got.char_ends) == _spacy_whole("en", text)
+    assert len(tok._chunks._cache) <= 3
+
+
+def test_segmenters_are_not_cached() -> None:
+    pytest.importorskip("jieba", reason="Chinese segmentation needs `pip install 'xlre[cjk]'`")
+    assert Tokenizer("zh")._chunks is None
