@@ -20,6 +20,7 @@ from alignment.corpus import BadLine, ParallelCorpus
 from alignment.errors import CorpusError, SettingError
 from alignment.parallel_tokenize import TokenizedPair, fewer_gc_passes, tokenize_stream
 from alignment.records import Links
+from alignment.spans import spans_text
 from alignment.tokenize import Tokenizer
 
 logger = logging.getLogger(__name__)
@@ -130,6 +131,7 @@ def align_corpus(
     chunk_size: int = 20000,
     progress: ProgressFn | None = None,
     workers: int | None = None,
+    spans_path: Path | str | None = None,
 ) -> AlignSummary:
     """Align every pair of ``corpus`` and write 0-indexed Pharaoh links to ``out_path``.
 
@@ -145,10 +147,17 @@ def align_corpus(
     all cores, 1: serial); the tokens, and so the links, are the same for any number.
     An aligner with ``align_stream_pharaoh`` (eflomal) gives its links as Pharaoh text
     directly, which saves building a record for every link.
+
+    ``spans_path``: also write each pair's token offsets there, one line per input
+    line like the links: ``start-end`` items of the source, a tab, those of the target
+    (:func:`alignment.spans.spans_text`), or an empty line for a line the corpus skipped.
+    A later stage rebuilds the very same tokens from it
+    (:func:`alignment.spans.tokens_from_spans`) instead of tokenizing again. It is
+    renamed into place before the links file, so complete links mean complete spans.
     """
     with fewer_gc_passes():
         return _align_corpus(corpus, aligner, out_path, src_tokenizer, tgt_tokenizer, scores_path,
-                             extra_corpora, chunk_size, progress, workers)
+                             extra_corpora, chunk_size, progress, workers, spans_path)
 
 
 def _align_corpus(
@@ -162,6 +171,7 @@ def _align_corpus(
     chunk_size: int,
     progress: ProgressFn | None,
     workers: int | None,
+    spans_path: Path | str | None,
 ) -> AlignSummary:
     start = time.perf_counter()
     summary = AlignSummary()
@@ -173,12 +183,18 @@ def _align_corpus(
     out_path = Path(out_path)
     tmp_out = out_path.with_name(out_path.name + ".part")
     tmp_scores = Path(str(scores_path) + ".part") if scores_path else None
+    tmp_spans = Path(str(spans_path) + ".part") if spans_path else None
     out_path.parent.mkdir(parents=True, exist_ok=True)
 
     tokenized = tokenize_stream(corpus, src_tokenizer, tgt_tokenizer, chunk_size, workers)
+    spans_out = open(tmp_spans, "w", encoding="utf-8") if tmp_spans else None  # noqa: SIM115
 
     def tokenized_chunks() -> Iterator[list[TokenizedPair | BadLine]]:
         for chunk in tokenized:
+            if spans_out is not None:  # before the length check: a pair too long to align keeps its tokens
+                spans_out.write("".join([
+                    f"{spans_text(it.src)}\t{spans_text(it.tgt)}\n" if isinstance(it, TokenizedPair) else "\n"
+                    for it in chunk]))
             items = [
                 _check_length(it, limit, corpus) if isinstance(it, TokenizedPair) else it
                 for it in chunk
@@ -233,12 +249,17 @@ def _align_corpus(
                     good = [it for it in items if isinstance(it, TokenizedPair)]
                     aligned = aligner.align([g.src.tokens for g in good], [g.tgt.tokens for g in good])
                     write((isinstance(it, TokenizedPair) for it in items), _pharaoh_lines(aligned))
+        if spans_out is not None and tmp_spans is not None:
+            spans_out.close()
+            tmp_spans.replace(Path(spans_path))  # type: ignore[arg-type]
         tmp_out.replace(out_path)
         if tmp_scores:
             tmp_scores.replace(Path(scores_path))  # type: ignore[arg-type]
     finally:
         tokenized.close()  # stops the tokenizer workers at once if the run failed
-        for tmp in (tmp_out, tmp_scores):
+        if spans_out is not None:
+            spans_out.close()
+        for tmp in (tmp_out, tmp_scores, tmp_spans):
             if tmp is not None and tmp.exists():
                 tmp.unlink()
     summary.skipped = corpus.report.as_dict()

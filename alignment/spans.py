@@ -35,3 +35,30 @@ def find_on_token_boundaries(tok: TokenizedText, needle: str) -> list[Span]:
             out.append(tok.span(starts[pos], ends[end] + 1))
         pos = tok.text.find(needle, pos + 1)
     return out
+
+
+def spans_text(tok: TokenizedText) -> str:
+    """``tok``'s token offsets as ``start-end`` items separated by spaces (the form of
+    one side of a spans file: :func:`align_corpus`'s ``spans_path``)."""
+    return " ".join([f"{s}-{e}" for s, e in zip(tok.char_starts, tok.char_ends, strict=True)])
+
+
+def tokens_from_spans(text: str, spans: str) -> TokenizedText:
+    """The :class:`TokenizedText` of ``text`` whose token offsets :func:`spans_text`
+    wrote as ``spans``. Raises ``ValueError`` naming the first offending item when
+    ``spans`` does not fit ``text`` (not numbers, empty or overlapping tokens, past its
+    end): the caller names the file and line."""
+    try:
+        numbers = [int(x) for x in spans.replace("-", " ").split()]
+    except ValueError:
+        raise ValueError(f"{spans[:60]!r} is not a list of start-end token offsets") from None
+    if len(numbers) % 2:
+        raise ValueError(f"{spans[:60]!r} has an unpaired offset")
+    starts, ends = tuple(numbers[0::2]), tuple(numbers[1::2])
+    prev = 0
+    for s, e in zip(starts, ends, strict=True):
+        if not prev <= s < e <= len(text):
+            raise ValueError(f"token {s}-{e} is empty, overlaps the one before, or ends past "
+                             f"the text's {len(text)} characters")
+        prev = e
+    return TokenizedText(text, tuple(text[s:e] for s, e in zip(starts, ends, strict=True)), starts, ends)

@@ -10,6 +10,7 @@ from alignment.corpus import ParallelCorpus
 from alignment.errors import CorpusError
 from alignment.pipeline import align_corpus
 from alignment.records import Links
+from alignment.spans import tokens_from_spans
 from alignment.symmetrize import symmetrize
 from alignment.tokenize import Tokenizer
 from tests.helpers.toy import toy_pairs
@@ -106,3 +107,32 @@ def test_pharaoh_text_is_that_of_the_links(method: str) -> None:
                                  {p: 0.5 * (p in f) + 0.5 * (p in r) for p in f | r})
         assert (text, scores, n) == (links.to_pharaoh(), links.scores_text(), len(links))
     assert sum(n for _, _, n in lines) > 0
+
+
+def test_spans_file_gives_back_every_pairs_tokens_line_for_line(tmp_path: Path) -> None:
+    lines = [" ".join(s).capitalize() + ", ok!\t" + " ".join(t) + " l'été." for s, t in toy_pairs(40)]
+    lines.insert(5, "a line with no tab")  # a bad line: an empty spans line keeps the place
+    lines.insert(20, " ".join(f"w{i % 40}" for i in range(1100)) + "\tcourt")  # too long to align
+    corpus_path = tmp_path / "c.tsv"
+    corpus_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    en, fr = Tokenizer("en"), Tokenizer("fr")
+    align_corpus(ParallelCorpus(corpus_path, "en", "fr", skip_bad=True), EflomalAligner(), tmp_path / "o",
+                 en, fr, spans_path=tmp_path / "o.spans")
+    spans = (tmp_path / "o.spans").read_text(encoding="utf-8").split("\n")[:-1]
+    assert len(spans) == len(lines) and spans[5] == ""
+    for k, line in enumerate(lines):
+        if k == 5:
+            continue
+        src_text, tgt_text = line.split("\t")
+        src_spans, tgt_spans = spans[k].split("\t")
+        assert tokens_from_spans(src_text, src_spans) == en(src_text)
+        assert tokens_from_spans(tgt_text, tgt_spans) == fr(tgt_text)
+    assert not list(tmp_path.glob("*.part"))
+
+
+def test_tokens_from_spans_refuses_offsets_that_do_not_fit() -> None:
+    assert tokens_from_spans("ab cd", "0-2 3-5").tokens == ("ab", "cd")
+    assert tokens_from_spans("", "").tokens == ()
+    for bad in ("0-2 3-9", "0-2 1-3", "0-0", "0-2 3", "x-1"):
+        with pytest.raises(ValueError):
+            tokens_from_spans("ab cd", bad)

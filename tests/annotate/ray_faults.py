@@ -23,8 +23,9 @@ class DyingAnnotator(Annotator):
         self.kill_at_line = kill_at_line
         self.marker = str(marker)
 
-    def annotate_shard(self, items: list[Any], link_lines: list[str] | None) -> Any:
-        result = super().annotate_shard(items, link_lines)
+    def annotate_shard(self, items: list[Any], link_lines: list[str] | None,
+                       span_lines: list[str] | None = None) -> Any:
+        result = super().annotate_shard(items, link_lines, span_lines)
         if any(it.line_no == self.kill_at_line for it in items) and not os.path.exists(self.marker):
             Path(self.marker).write_text(f"killed worker {os.getpid()}\n", encoding="utf-8")
             os._exit(1)

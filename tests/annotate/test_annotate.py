@@ -212,3 +212,32 @@ def test_an_unfinished_run_is_refused_for_reading_and_shown_with_a_warning(
     (tmp_path / "whole" / "manifest.json").unlink()
     with pytest.raises(RunError, match="has not finished"):
         records(tmp_path / "whole")
+
+
+def test_shards_take_the_alignment_stages_tokens(tmp_path: Path, kb_dir: Path) -> None:
+    cfg = config(tmp_path, kb_dir, "run")
+    annotate(cfg)
+    run = tmp_path / "run"
+    spans = run / "tokens.spans"
+    assert len(spans.read_text(encoding="utf-8").splitlines()) == 120
+    before = {p.name: p.read_bytes() for p in sorted((run / "shards").glob("*.jsonl"))}
+    # The shards read the stored offsets: a damaged line is an error that names it.
+    saved = spans.read_bytes()
+    lines = saved.decode("utf-8").split("\n")
+    lines[30] = "0-999"
+    spans.write_text("\n".join(lines), encoding="utf-8")
+    (run / "shards" / "shard-00001.jsonl").unlink()
+    with pytest.raises(RunError, match=r"tokens.spans, line 31: 1 tab-separated sides"):
+        annotate(cfg, resume=True)
+    # A run without the file (begun before xlre kept it) tokenizes again, to the same shards.
+    spans.unlink()
+    for p in (run / "shards").glob("shard-*"):
+        p.unlink()
+    annotate(cfg, resume=True)
+    after = {p.name: p.read_bytes() for p in sorted((run / "shards").glob("*.jsonl"))}
+    assert after == before
+    # Cut short, it is refused before any shard is made from it.
+    spans.write_bytes(b"".join(saved.splitlines(keepends=True)[:100]))
+    (run / "shards" / "shard-00004.jsonl").unlink()
+    with pytest.raises(RunError, match="100 lines of token offsets for a corpus of 120"):
+        annotate(cfg, resume=True)

@@ -19,10 +19,11 @@ from alignment.corpus import BadLine
 from alignment.pharaoh import parse_line
 from alignment.records import SentencePair, TokenizedText
 from alignment.script import make_tokenizer
-from xlre.annotate.config import AnnotateConfig, make_aligner
+from alignment.spans import tokens_from_spans
+from xlre.annotate.config import AnnotateConfig, RunError, make_aligner
 from xlre.annotate.ner import load_ner, ner_entities
 from xlre.annotate.projection import Projector, projected_entities
-from xlre.annotate.rundir import LINKS_FILE, encode_records
+from xlre.annotate.rundir import LINKS_FILE, SPANS_FILE, encode_records
 from xlre.kb import EntityLinker, KnowledgeBase, LinkStats
 from xlre.kb.index import KBIndex, make_gazetteer
 from xlre.records import NA, Entity, RelationMention
@@ -197,14 +198,35 @@ class Annotator:
             self._shard_aligner = make_aligner(self.config)
         return self._shard_aligner
 
+    def _tokens(self, items: list[SentencePair | BadLine], pairs: list[SentencePair],
+                span_lines: list[str] | None) -> tuple[list[TokenizedText], list[TokenizedText]]:
+        """Both sides' tokens: rebuilt from the alignment stage's offsets where the run
+        kept them (the very tokens it aligned), else tokenized here."""
+        if span_lines is None:
+            return (list(self.src_tok.pipe(p.src_text for p in pairs)),
+                    list(self.tgt_tok.pipe(p.tgt_text for p in pairs)))
+        by_line = {it.line_no: line for it, line in zip(items, span_lines, strict=True)}
+        src_toks, tgt_toks = [], []
+        for p in pairs:
+            sides = by_line[p.line_no].split("\t")
+            try:
+                if len(sides) != 2:
+                    raise ValueError(f"{len(sides)} tab-separated sides, not 2")
+                src_toks.append(tokens_from_spans(p.src_text, sides[0]))
+                tgt_toks.append(tokens_from_spans(p.tgt_text, sides[1]))
+            except ValueError as err:
+                raise RunError(f"{SPANS_FILE}, line {p.line_no}: {err}, so it does not belong "
+                               "to this corpus. Fix: start the run again in a new --out") from None
+        return src_toks, tgt_toks
+
     def annotate_shard(
-        self, items: list[SentencePair | BadLine], link_lines: list[str] | None
+        self, items: list[SentencePair | BadLine], link_lines: list[str] | None,
+        span_lines: list[str] | None = None,
     ) -> tuple[list[dict[str, Any]], ShardStats]:
         start = time.perf_counter()
         stats = ShardStats()
         pairs = [it for it in items if isinstance(it, SentencePair)]
-        src_toks = list(self.src_tok.pipe(p.src_text for p in pairs))
-        tgt_toks = list(self.tgt_tok.pipe(p.tgt_text for p in pairs))
+        src_toks, tgt_toks = self._tokens(items, pairs, span_lines)
         t0 = time.perf_counter()
         stats.step_seconds["tokenize"] += t0 - start
         if link_lines is not None:
@@ -225,10 +247,10 @@ class Annotator:
         stats.seconds = time.perf_counter() - start
         return records, stats
 
-    def annotate_and_encode(self, items: list[SentencePair | BadLine], link_lines: list[str] | None
-                            ) -> tuple[bytes, ShardStats]:
+    def annotate_and_encode(self, items: list[SentencePair | BadLine], link_lines: list[str] | None,
+                            span_lines: list[str] | None = None) -> tuple[bytes, ShardStats]:
         """:meth:`annotate_shard`, its records encoded as the shard file's bytes."""
-        records, stats = self.annotate_shard(items, link_lines)
+        records, stats = self.annotate_shard(items, link_lines, span_lines)
         start = time.perf_counter()
         data = encode_records(records)
         stats.step_seconds["encode"] += time.perf_counter() - start

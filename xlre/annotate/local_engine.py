@@ -18,16 +18,18 @@ from alignment.records import SentencePair
 from xlre.annotate.annotator import Annotator
 from xlre.annotate.rundir import write_shard
 
-#: ``(shard_no, items, link_lines, shard_dir)``: one shard to annotate.
-Task = tuple[int, list[SentencePair | BadLine], list[str] | None, str]
+#: ``(shard_no, items, link_lines, span_lines, shard_dir)``: one shard to annotate
+#: (the lines of ``alignment.links`` and ``tokens.spans`` in step with ``items``, or
+#: ``None`` where the run has no such file).
+Task = tuple[int, list[SentencePair | BadLine], list[str] | None, list[str] | None, str]
 
 _WORKER: Annotator | None = None
 
 
 def _work(task: Task) -> tuple[int, dict[str, Any]]:
-    shard_no, items, link_lines, shard_dir = task
+    shard_no, items, link_lines, span_lines, shard_dir = task
     assert _WORKER is not None
-    data, stats = _WORKER.annotate_and_encode(items, link_lines)
+    data, stats = _WORKER.annotate_and_encode(items, link_lines, span_lines)
     write_shard(Path(shard_dir), shard_no, data, stats.as_dict())
     return shard_no, stats.as_dict()
 

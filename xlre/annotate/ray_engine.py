@@ -84,18 +84,18 @@ def _worker_annotator(box: list[Any], priors_box: list[Any]) -> Any:
 
 
 def _annotate_task(box: list[Any], priors_box: list[Any],
-                   shard_no: int, items: list[Any], link_lines: list[str] | None
-                   ) -> tuple[int, bytes, dict[str, Any]]:
+                   shard_no: int, items: list[Any], link_lines: list[str] | None,
+                   span_lines: list[str] | None) -> tuple[int, bytes, dict[str, Any]]:
     annotator = _worker_annotator(box, priors_box)
     # Encoded here, in parallel, so the driver only writes bytes.
-    data, stats = annotator.annotate_and_encode(items, link_lines)
+    data, stats = annotator.annotate_and_encode(items, link_lines, span_lines)
     return shard_no, data, stats.as_dict()
 
 
 def run_shards(
     config: Any,
     annotator: Any,
-    tasks: Iterator[tuple[int, list[Any], list[str] | None, str]],
+    tasks: Iterator[tuple[int, list[Any], list[str] | None, list[str] | None, str]],
     write_shard: Callable[[Path, int, bytes, dict[str, Any]], None],
     progress: Callable[[str, int], None] | None = None,
 ) -> int:
@@ -139,8 +139,8 @@ def run_shards(
                 if progress:
                     progress("annotate", stats.get("pairs", 0))
 
-        for shard_no, items, link_lines, shard_dir in tasks:
-            ref = remote.remote(box, priors_box, shard_no, items, link_lines)
+        for shard_no, items, link_lines, span_lines, shard_dir in tasks:
+            ref = remote.remote(box, priors_box, shard_no, items, link_lines, span_lines)
             pending[ref] = shard_dir
             collect(wait_all=False)
         collect(wait_all=True)

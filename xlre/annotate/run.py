@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import platform
 import time
 from collections.abc import Callable, Iterator
@@ -29,6 +30,7 @@ from xlre.annotate.rundir import (
     LINKS_FILE,
     PRIORS_FILE,
     SHARD_DIR,
+    SPANS_FILE,
     check_corpus,
     check_resume,
     finished_shards,
@@ -43,6 +45,8 @@ from xlre.kb.casing import CASING_FILE, CaseStats, count_casing
 from xlre.kb.index import KBIndex, ensure_index
 
 ProgressFn = Callable[[str, int], None]
+
+logger = logging.getLogger(__name__)
 
 
 def _family_layer(model: str) -> int:
@@ -71,22 +75,22 @@ def _versions() -> dict[str, str]:
 
 
 def _shards(
-    corpus: ParallelCorpus, size: int, links_path: Path | None
-) -> Iterator[tuple[int, list[SentencePair | BadLine], list[str] | None]]:
-    links_fh = open(links_path, encoding="utf-8") if links_path else None  # noqa: SIM115
-    try:
+    corpus: ParallelCorpus, size: int, links_path: Path | None, spans_path: Path | None
+) -> Iterator[tuple[int, list[SentencePair | BadLine], list[str] | None, list[str] | None]]:
+    """The corpus in shards of ``size`` items, each with its lines of the links and
+    spans files (``None`` for a file not given), read in step with it."""
+    with contextlib.ExitStack() as stack:
+        links_fh = stack.enter_context(open(links_path, encoding="utf-8")) if links_path else None
+        spans_fh = stack.enter_context(open(spans_path, encoding="utf-8")) if spans_path else None
         chunk: list[SentencePair | BadLine] = []
         shard_no = 0
         for item in corpus:
             chunk.append(item)
             if len(chunk) == size:
-                yield shard_no, chunk, _take(links_fh, len(chunk))
+                yield shard_no, chunk, _take(links_fh, len(chunk)), _take(spans_fh, len(chunk))
                 chunk, shard_no = [], shard_no + 1
         if chunk:
-            yield shard_no, chunk, _take(links_fh, len(chunk))
-    finally:
-        if links_fh is not None:
-            links_fh.close()
+            yield shard_no, chunk, _take(links_fh, len(chunk)), _take(spans_fh, len(chunk))
 
 
 def _take(fh: Any, n: int) -> list[str] | None:
@@ -96,7 +100,7 @@ def _take(fh: Any, n: int) -> list[str] | None:
     for _ in range(n):
         line = fh.readline()
         if not line:  # an empty pair's links are "\n"; "" is the end of the file
-            raise RunError(f"{fh.name}: the word links end before the corpus does. Fix: "
+            raise RunError(f"{fh.name}: the file ends before the corpus does. Fix: "
                            "start the run again in a new --out")
         lines.append(line.rstrip("\n"))
     return lines
@@ -134,8 +138,9 @@ def annotate(config: AnnotateConfig, resume: bool = False, progress: ProgressFn 
     # Stage 1: whole-corpus word links, computed once (eflomal learns from all the text).
     whole = config.aligner in ("eflomal", "combined") and config.priors is None
     links_path = run_dir / LINKS_FILE if whole else None
+    spans_path = run_dir / SPANS_FILE if whole else None
     t0 = time.perf_counter()
-    check_corpus(run_dir, config, links_path)
+    check_corpus(run_dir, config, links_path, spans_path)
     timings["check_corpus"] = time.perf_counter() - t0
     if links_path is not None and not links_path.exists():
         t0 = time.perf_counter()
@@ -143,7 +148,7 @@ def annotate(config: AnnotateConfig, resume: bool = False, progress: ProgressFn 
         extras = [ParallelCorpus(p, config.src_lang, config.tgt_lang, tgt_path=t, skip_bad=config.skip_bad)
                   for p, t in map(parse_corpus_spec, config.extra_corpora)]
         align_corpus(corpus(), aligner, links_path, annotator.src_tok, annotator.tgt_tok,
-                     extra_corpora=extras, progress=progress)
+                     extra_corpora=extras, progress=progress, spans_path=spans_path)
         aligner.save_priors(run_dir / PRIORS_FILE)  # type: ignore[attr-defined]
         timings["align_corpus"] = time.perf_counter() - t0
 
@@ -161,14 +166,19 @@ def annotate(config: AnnotateConfig, resume: bool = False, progress: ProgressFn 
         annotator.linker.casing = casing
         timings["count_casing"] = time.perf_counter() - t0
 
-    # Stage 2: shards.
+    # Stage 2: shards, on the stage-1 tokens where the run kept them (a run begun by an
+    # xlre that did not keep them tokenizes again, with the same tokenizers).
+    if spans_path is not None and not spans_path.exists():
+        logger.info("%s: no %s (the run began before xlre kept it); the shards tokenize "
+                    "the corpus again", run_dir, SPANS_FILE)
+        spans_path = None
     t0 = time.perf_counter()
     done = finished_shards(run_dir) if resume else set()
     for stale in stale_temporaries(shard_dir, config):
         stale.unlink()
     todo = (
-        (n, items, lines, str(shard_dir))
-        for n, items, lines in _shards(corpus(), config.shard_size, links_path)
+        (n, items, lines, spans, str(shard_dir))
+        for n, items, lines, spans in _shards(corpus(), config.shard_size, links_path, spans_path)
         if n % config.num_shards == config.shard_index and n not in done
     )
     if config.engine == "ray":

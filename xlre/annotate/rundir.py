@@ -41,6 +41,9 @@ logger = logging.getLogger(__name__)
 
 SHARD_DIR = "shards"
 LINKS_FILE = "alignment.links"
+#: Each pair's token offsets from the alignment stage (alignment.pipeline.align_corpus's
+#: ``spans_path``), so the shards rebuild its tokens instead of tokenizing again.
+SPANS_FILE = "tokens.spans"
 PRIORS_FILE = "priors.txt"
 CORPUS_FILE = "corpus.json"
 _PART = re.compile(r"^(?:config|manifest)-(\d+)-of-(\d+)\.json$")
@@ -129,7 +132,8 @@ def corpus_fingerprint(config: AnnotateConfig) -> dict[str, Any]:
     return {"files": [_file_print(Path(p)) for p in paths]}
 
 
-def check_corpus(run_dir: Path, config: AnnotateConfig, links_path: Path | None) -> None:
+def check_corpus(run_dir: Path, config: AnnotateConfig, links_path: Path | None,
+                 spans_path: Path | None = None) -> None:
     """Refuse a run whose corpus is not the one it began with, or whose stored links do
     not cover the corpus line for line; record the fingerprint on a new run.
 
@@ -159,14 +163,15 @@ def check_corpus(run_dir: Path, config: AnnotateConfig, links_path: Path | None)
         tmp = path.with_name(f"{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
         tmp.write_text(json.dumps(now, indent=2) + "\n", encoding="utf-8")
         tmp.replace(path)
-    if links_path is not None and links_path.exists():
-        expected = now["files"][0]["lines"]
-        have = count_lines(links_path)
-        if have != expected:
-            raise RunError(
-                f"{links_path}: {have} lines of word links for a corpus of {expected} lines; "
-                "the links belong to another corpus or were cut short. Fix: start the run "
-                "again in a new --out (its shards were projected through these links)")
+    for path, what in ((links_path, "word links"), (spans_path, "token offsets")):
+        if path is not None and path.exists():
+            expected = now["files"][0]["lines"]
+            have = count_lines(path)
+            if have != expected:
+                raise RunError(
+                    f"{path}: {have} lines of {what} for a corpus of {expected} lines; "
+                    f"the {what} belong to another corpus or were cut short. Fix: start the "
+                    "run again in a new --out (its shards were made from these files)")
 
 
 def check_resume(run_dir: Path, config: AnnotateConfig, resume: bool) -> None:
