@@ -24,6 +24,7 @@ from collections.abc import Iterable, Iterator
 from functools import cache
 from typing import Any
 
+from alignment import tokenizer_cache
 from alignment.errors import UserError
 from alignment.languages import LanguageError, normalize_lang
 from alignment.records import TokenizedText
@@ -43,10 +44,16 @@ class TokenizerError(UserError, ValueError):
 
 @cache
 def _spacy_tokenizer(lang: str) -> Any:
+    """spaCy's tokenizer for ``lang``: the stored one where this machine has built it
+    before (:mod:`alignment.tokenizer_cache`), else built by ``spacy.blank`` and stored."""
     import spacy
 
+    config = _SPACY_CONFIG.get(lang, {})
+    stored = tokenizer_cache.load(lang, config)
+    if stored is not None:
+        return stored
     try:
-        nlp = spacy.blank(lang, config=_SPACY_CONFIG.get(lang, {}))
+        nlp = spacy.blank(lang, config=config)
     except ImportError as err:
         if lang in _EXTRA_PACKAGES:
             raise TokenizerError(
@@ -58,6 +65,7 @@ def _spacy_tokenizer(lang: str) -> Any:
             "ISO 639-1 code spaCy knows (en, fr, de, es, zh, ja, ...), 'xx' for a "
             "language-neutral tokenizer, or --pretokenized for whitespace-tokenized text"
         ) from err
+    tokenizer_cache.store(lang, config, nlp.tokenizer)
     return nlp.tokenizer
 
 
@@ -110,13 +118,16 @@ class Tokenizer:
 
 def _doc_tokens(doc: Any) -> tuple[list[str], list[int], list[int]]:
     """A spaCy doc's non-space tokens and their character offsets, each token read once
-    (spaCy builds a token object per access)."""
+    (spaCy builds a token object per access). A space token is one whose text is all
+    whitespace, spaCy's own ``is_space``, tested on the text: a stored tokenizer's
+    vocabulary has no lexical attributes (:mod:`alignment.tokenizer_cache`)."""
     tokens: list[str] = []
     starts: list[int] = []
     ends: list[int] = []
     for t in doc:
-        if not t.is_space:
-            word, start = t.text, t.idx
+        word = t.text
+        if not word.isspace():
+            start = t.idx
             tokens.append(word)
             starts.append(start)
             ends.append(start + len(word))

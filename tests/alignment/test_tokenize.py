@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import functools
+from typing import Any
+
 import pytest
 
 from alignment.tokenize import Tokenizer, TokenizerError, whitespace_tokens
@@ -74,10 +77,16 @@ TRICKY = [
 ]
 
 
-def _spacy_whole(lang: str, text: str) -> tuple:
-    from alignment.tokenize import _spacy_tokenizer
+@functools.cache
+def _fresh_spacy(lang: str) -> Any:
+    import spacy
 
-    doc = _spacy_tokenizer(lang)(text)
+    return spacy.blank(lang).tokenizer
+
+
+def _spacy_whole(lang: str, text: str) -> tuple:
+    """spaCy's own tokens of the whole text, from a tokenizer fresh from ``spacy.blank``."""
+    doc = _fresh_spacy(lang)(text)
     kept = [t for t in doc if not t.is_space]
     return tuple(t.text for t in kept), tuple(t.idx for t in kept), tuple(t.idx + len(t.text) for t in kept)
 
@@ -117,3 +126,41 @@ def test_chunk_cache_starts_again_when_full(monkeypatch: pytest.MonkeyPatch) -> 
 def test_segmenters_are_not_cached() -> None:
     pytest.importorskip("jieba", reason="Chinese segmentation needs `pip install 'xlre[cjk]'`")
     assert Tokenizer("zh")._chunks is None
+
+
+def test_a_stored_tokenizer_is_spacys_and_is_built_without_spacy(
+        tmp_path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    import spacy
+
+    from alignment import tokenizer_cache
+    from alignment.tokenize import _spacy_tokenizer
+
+    monkeypatch.setenv("XLRE_CACHE_DIR", str(tmp_path))
+    _spacy_tokenizer.cache_clear()
+    try:
+        Tokenizer("fr"), Tokenizer("es")  # built by spacy.blank, and stored
+        stored = sorted(p.name.split("-")[0] for p in tokenizer_cache.cache_dir().iterdir())
+        assert stored == ["es", "fr"]
+        _spacy_tokenizer.cache_clear()
+
+        def no_blank(*args: object, **kwargs: object) -> None:
+            raise AssertionError("the stored tokenizer should be used")
+
+        monkeypatch.setattr(spacy, "blank", no_blank)
+        for lang in ("fr", "es"):
+            tok = Tokenizer(lang)
+            for text in [*TRICKY, "peut-être l'arc-en-ciel d'aujourd'hui", "entr'abat et faux-vampire"]:
+                got = tok(text)
+                assert (got.tokens, got.char_starts, got.char_ends) == _spacy_whole(lang, text), text
+        monkeypatch.undo()
+        monkeypatch.setenv("XLRE_CACHE_DIR", str(tmp_path))
+        # A damaged store is said and built again.
+        _spacy_tokenizer.cache_clear()
+        path = next(tokenizer_cache.cache_dir().glob("es-*"))
+        path.write_bytes(b"not msgpack")
+        with caplog.at_level("WARNING"):
+            assert Tokenizer("es")("EE. UU.").tokens == ("EE. UU.",)
+        assert "cannot read the stored es tokenizer" in caplog.text
+        assert path.stat().st_size > 1000, "stored again"
+    finally:
+        _spacy_tokenizer.cache_clear()
