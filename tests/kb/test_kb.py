@@ -93,6 +93,20 @@ def test_stop_words_are_empty_only_for_a_language_spacy_lacks(monkeypatch: pytes
     gazetteer.stop_words.cache_clear()
     try:
         with pytest.raises(RuntimeError, match="a bug"):
-            gazetteer.stop_words("de")
+            gazetteer.stop_words("xx")  # no stop-word file: the language class decides
+    finally:
+        gazetteer.stop_words.cache_clear()
+
+
+@pytest.mark.parametrize("lang", ["en", "fr", "de", "es", "ru", "zh"])
+def test_stop_words_read_from_the_file_are_the_languages_own(lang: str) -> None:
+    from spacy.util import get_lang_class
+
+    from xlre.kb import gazetteer
+
+    gazetteer.stop_words.cache_clear()
+    try:
+        own = frozenset(w.casefold() for w in get_lang_class(lang).Defaults.stop_words)
+        assert own and gazetteer.stop_words(lang) == own
     finally:
         gazetteer.stop_words.cache_clear()

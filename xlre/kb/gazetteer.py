@@ -43,6 +43,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 
 import ahocorasick
 
@@ -61,9 +62,23 @@ CASE_POLICIES = ("smart", "exact", "ignore")
 def stop_words(lang: str) -> frozenset[str]:
     """spaCy's stop-word list for ``lang``; empty, and logged, when spaCy has no such
     language. Any other failure is a bug and propagates: it must not switch the guard
-    off silently."""
+    off silently.
+
+    The list is read from the file ``spacy/lang/LANG/stop_words.py``, whose
+    ``STOP_WORDS`` each language's ``Defaults.stop_words`` is, without importing the
+    language package: importing French compiles its tokenizer's exception regex, about
+    5 s. Without that file, the language's Defaults (or their absence) decide."""
+    import importlib.util
+
+    import spacy.lang
     from spacy.util import get_lang_class
 
+    path = Path(spacy.lang.__file__).parent / lang / "stop_words.py"
+    spec = importlib.util.spec_from_file_location(f"_xlre_spacy_stop_words_{lang}", path)
+    if path.is_file() and spec is not None and spec.loader is not None:
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return frozenset(w.casefold() for w in module.STOP_WORDS)
     try:
         lang_class = get_lang_class(lang)
     except ImportError:  # spaCy's E048: no spacy.lang module for this code
