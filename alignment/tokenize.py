@@ -5,14 +5,15 @@ no model download is needed. Chinese is segmented with jieba and Japanese with
 SudachiPy, both through spaCy (install ``xlre[cjk]``). The language may be any BCP 47 tag
 (``zh-Hans``, ``zh_TW``, ``cmn``, ``EN``): :func:`alignment.languages.normalize_lang` turns
 it into the base code the tokenizer is chosen by. Whitespace tokens are dropped:
-a token never contains a space, so token lists can be written space-separated.
+a token holds a space only where a spaCy special case spans one (Spanish
+``EE. UU.``), which eflomal's training line joins up.
 With ``pretokenized=True`` the text is split on whitespace and tokens are kept as they
 are.
 
 spaCy's rule-based tokenizer (every language but Chinese, Japanese and the few others
 with a segmenter of their own) tokenizes each space-separated chunk of a text on its
 own, so :class:`ChunkCache` keeps each chunk's tokens and rebuilds a text from them
-without making a spaCy ``Doc``: about three times faster, and token for token the same
+without making a spaCy ``Doc``: two to three times faster cold, and token for token the same
 (the only rules that reach across a space, such as Spanish ``EE. UU.``, send the text
 that holds one through spaCy itself).
 """
