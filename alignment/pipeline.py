@@ -187,11 +187,10 @@ def _align_corpus(
     out_path.parent.mkdir(parents=True, exist_ok=True)
 
     tokenized = tokenize_stream(corpus, src_tokenizer, tgt_tokenizer, chunk_size, workers)
-    spans_out = open(tmp_spans, "w", encoding="utf-8") if tmp_spans else None  # noqa: SIM115
 
     def tokenized_chunks() -> Iterator[list[TokenizedPair | BadLine]]:
         for chunk in tokenized:
-            if spans_out is not None:  # before the length check: a pair too long to align keeps its tokens
+            if tmp_spans is not None:  # before the length check: a pair too long to align keeps its tokens
                 spans_out.write("".join([
                     f"{spans_text(it.src)}\t{spans_text(it.tgt)}\n" if isinstance(it, TokenizedPair) else "\n"
                     for it in chunk]))
@@ -206,7 +205,9 @@ def _align_corpus(
     try:
         with open(tmp_out, "w", encoding="utf-8") as out, (
             open(tmp_scores, "w", encoding="utf-8") if tmp_scores else _NullWriter()
-        ) as scores_out:
+        ) as scores_out, (
+            open(tmp_spans, "w", encoding="utf-8") if tmp_spans else _NullWriter()
+        ) as spans_out:
 
             def write(items_good: Iterable[bool], lines: Iterator[PharaohLine]) -> None:
                 n = 0
@@ -249,16 +250,13 @@ def _align_corpus(
                     good = [it for it in items if isinstance(it, TokenizedPair)]
                     aligned = aligner.align([g.src.tokens for g in good], [g.tgt.tokens for g in good])
                     write((isinstance(it, TokenizedPair) for it in items), _pharaoh_lines(aligned))
-        if spans_out is not None and tmp_spans is not None:
-            spans_out.close()
+        if tmp_spans:
             tmp_spans.replace(Path(spans_path))  # type: ignore[arg-type]
         tmp_out.replace(out_path)
         if tmp_scores:
             tmp_scores.replace(Path(scores_path))  # type: ignore[arg-type]
     finally:
         tokenized.close()  # stops the tokenizer workers at once if the run failed
-        if spans_out is not None:
-            spans_out.close()
         for tmp in (tmp_out, tmp_scores, tmp_spans):
             if tmp is not None and tmp.exists():
                 tmp.unlink()

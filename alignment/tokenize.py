@@ -113,8 +113,7 @@ class Tokenizer:
                 yield self._chunks.tokenize(text)
             return
         for text, doc in _pair_up(texts, self._spacy, batch_size):
-            tokens, starts, ends = _doc_tokens(doc)
-            yield TokenizedText(text, tuple(tokens), tuple(starts), tuple(ends))
+            yield _doc_text(text, doc)
 
 
 def _doc_tokens(doc: Any) -> tuple[list[str], list[int], list[int]]:
@@ -133,6 +132,12 @@ def _doc_tokens(doc: Any) -> tuple[list[str], list[int], list[int]]:
             starts.append(start)
             ends.append(start + len(word))
     return tokens, starts, ends
+
+
+def _doc_text(text: str, doc: Any) -> TokenizedText:
+    """The :class:`TokenizedText` of ``text`` from spaCy's ``doc`` of it."""
+    tokens, starts, ends = _doc_tokens(doc)
+    return TokenizedText(text, tuple(tokens), tuple(starts), tuple(ends))
 
 
 class ChunkCache:
@@ -169,8 +174,7 @@ class ChunkCache:
     def tokenize(self, text: str) -> TokenizedText:
         """The tokens spaCy gives ``text``, whitespace tokens dropped."""
         if self._spanning and any(rule in text for rule in self._spanning):
-            tokens, starts, ends = _doc_tokens(self._spacy(text))
-            return TokenizedText(text, tuple(tokens), tuple(starts), tuple(ends))
+            return _doc_text(text, self._spacy(text))
         cache = self._cache
         tokens, starts, ends = [], [], []
         pos = 0

@@ -61,6 +61,12 @@ def _sentence_json(
     }
 
 
+def _pair_lines(items: list[SentencePair | BadLine], lines: list[str]) -> list[str]:
+    """The lines of a file kept in step with ``items`` (one per item) that belong to the
+    sentence pairs among them, in order: a bad line's line is dropped with it."""
+    return [line for it, line in zip(items, lines, strict=True) if isinstance(it, SentencePair)]
+
+
 # --------------------------------------------------------------------------- the worker
 @dataclass
 class ShardStats:
@@ -205,10 +211,9 @@ class Annotator:
         if span_lines is None:
             return (list(self.src_tok.pipe(p.src_text for p in pairs)),
                     list(self.tgt_tok.pipe(p.tgt_text for p in pairs)))
-        by_line = {it.line_no: line for it, line in zip(items, span_lines, strict=True)}
         src_toks, tgt_toks = [], []
-        for p in pairs:
-            sides = by_line[p.line_no].split("\t")
+        for p, line in zip(pairs, _pair_lines(items, span_lines), strict=True):
+            sides = line.split("\t")
             try:
                 if len(sides) != 2:
                     raise ValueError(f"{len(sides)} tab-separated sides, not 2")
@@ -230,8 +235,8 @@ class Annotator:
         t0 = time.perf_counter()
         stats.step_seconds["tokenize"] += t0 - start
         if link_lines is not None:
-            by_line = {it.line_no: line for it, line in zip(items, link_lines, strict=True)}
-            links = [parse_line(by_line[p.line_no], LINKS_FILE, p.line_no).possible for p in pairs]
+            links = [parse_line(line, LINKS_FILE, p.line_no).possible
+                     for p, line in zip(pairs, _pair_lines(items, link_lines), strict=True)]
         else:
             aligned = self.shard_aligner().align([t.tokens for t in src_toks], [t.tokens for t in tgt_toks])
             links = [lk.pairs() for lk in aligned]

@@ -74,8 +74,8 @@ def stop_words(lang: str) -> frozenset[str]:
     from spacy.util import get_lang_class
 
     path = Path(spacy.lang.__file__).parent / lang / "stop_words.py"
-    spec = importlib.util.spec_from_file_location(f"_xlre_spacy_stop_words_{lang}", path)
-    if path.is_file() and spec is not None and spec.loader is not None:
+    spec = importlib.util.spec_from_file_location(f"_xlre_spacy_stop_words_{lang}", path) if path.is_file() else None
+    if spec is not None and spec.loader is not None:
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         return frozenset(w.casefold() for w in module.STOP_WORDS)
