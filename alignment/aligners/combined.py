@@ -49,8 +49,8 @@ class CombinedAligner(WordAligner):
     def add_training_text(self, src: Sequence[Sequence[str]], tgt: Sequence[Sequence[str]]) -> int:
         return self.eflomal.add_training_text(src, tgt)
 
-    def save_priors(self, path: Path | str) -> None:
-        self.eflomal.save_priors(path)
+    def save_priors(self, path: Path | str, workers: int | None = None) -> None:
+        self.eflomal.save_priors(path, workers)
 
     def align(self, src: Sequence[Sequence[str]], tgt: Sequence[Sequence[str]]) -> list[Links]:
         self._check_lengths(src, tgt)

@@ -302,26 +302,24 @@ class EflomalAligner(WordAligner):
             if got != n_lines:
                 raise AlignerError(f"eflomal wrote {got} link lines for {n_lines} sentence pairs")
 
-    def save_priors(self, path: Path | str) -> None:
-        """Write priors learnt by the last alignment (its text plus extra text)."""
+    def save_priors(self, path: Path | str, workers: int | None = None) -> None:
+        """Write priors learnt by the last alignment (its text plus extra text), counted
+        on ``workers`` processes (``None``: all cores); the file is the one eflomal's own
+        ``calculate_priors`` and ``write_priors`` would write (:mod:`alignment.priors`)."""
         if not self._last_n:
             raise AlignerError("no alignment has been run yet: align a corpus before saving priors")
-        eflomal = _import_eflomal()
-        with open(self._dir / "text.src", encoding="utf-8") as fs, open(
-            self._dir / "text.tgt", encoding="utf-8"
-        ) as ft, open(self._dir / "fwd", encoding="utf-8") as ff, open(
-            self._dir / "rev", encoding="utf-8"
-        ) as fr:
-            lex, hmmf, hmmr, ferf, ferr = eflomal.calculate_priors(
-                (line.lower() for line in fs), (line.lower() for line in ft), ff, fr
-            )
+        from alignment.parallel_tokenize import resolve_workers
+        from alignment.priors import count_priors, write_priors
+
+        priors = count_priors(self._dir / "text.src", self._dir / "text.tgt", self._dir / "fwd",
+                              self._dir / "rev", self._last_n + self._n_extra, resolve_workers(workers))
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
         with open(tmp, "w", encoding="utf-8") as fh:
-            eflomal.write_priors(fh, lex, hmmf, hmmr, ferf, ferr)
+            write_priors(fh, priors)
         tmp.replace(path)
-        logger.info("eflomal: wrote priors (%d lexical entries) to %s", len(lex), path)
+        logger.info("eflomal: wrote priors (%d lexical entries) to %s", len(priors[0]), path)
 
     def directional_links(self) -> Iterator[tuple[set[tuple[int, int]], set[tuple[int, int]]]]:
         """(forward, reverse) links of each pair of the last alignment, before symmetrising."""
