@@ -29,14 +29,16 @@ import multiprocessing
 import os
 import sys
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from alignment.corpus import BadLine
 from alignment.errors import SettingError
 from alignment.records import SentencePair, TokenizedText
+from alignment.spans import spans_text
 from alignment.tokenize import Tokenizer
 
 logger = logging.getLogger(__name__)
@@ -52,6 +54,9 @@ Item = SentencePair | BadLine
 # One side of a pair as a worker sends it back: tokens, starts, ends, and the text
 # only where the tokenizer gave back a text other than the one it was given.
 _Packed = tuple[tuple[str, ...], tuple[int, ...], tuple[int, ...], str | None]
+#: One pair as :func:`lines_stream` gives it: the two sides' token counts, their lines,
+#: and the pair's spans-file line (or ``None``).
+PairLines = tuple[int, int, str, str, str | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,13 +121,46 @@ def tokenize_stream(
     (module docstring). Close the generator (``contextlib.closing``) when stopping
     early, so the pool stops at once.
     """
+    job = _Job(src_tok, tgt_tok)
+    return _stream(job, items, chunk_size, workers, serial_below, tokenize_chunk_for, _unpack)
+
+
+def lines_stream(
+    items: Iterable[Item],
+    src_tok: Tokenizer,
+    tgt_tok: Tokenizer,
+    line_fn: Callable[[tuple[str, ...]], str],
+    with_spans: bool,
+    chunk_size: int | None,
+    workers: int | None = None,
+    serial_below: int | None = None,
+) -> Iterator[list[tuple[SentencePair, PairLines] | BadLine]]:
+    """:func:`tokenize_stream` for a consumer that needs each side's tokens only as one
+    line of text: each pair comes as ``(pair, (n_src, n_tgt, src_line, tgt_line,
+    spans))``, the lines being ``line_fn(tokens)`` of each side and ``spans`` the pair's
+    spans-file line (``None`` unless ``with_spans``). The workers make the lines, so the
+    calling process builds no token records (on a 2-core machine it is the busier one).
+    ``line_fn`` must pickle where workers are spawned (not on Linux, where they fork)."""
+    job = _Job(src_tok, tgt_tok, line_fn, with_spans)
+    return _stream(job, items, chunk_size, workers, serial_below, lines_chunk_for, _unpack_lines)
+
+
+def _stream(
+    job: _Job,
+    items: Iterable[Item],
+    chunk_size: int | None,
+    workers: int | None,
+    serial_below: int | None,
+    serial_fn: Callable[[list[Item], _Job], list[Any]],
+    unpack: Callable[[list[Item], Future], list[Any]],
+) -> Iterator[list[Any]]:
     n_workers = resolve_workers(workers)
     if n_workers > 1 and multiprocessing.current_process().daemon:
         logger.debug("tokenizing serially: a daemonic process may not start workers")
         n_workers = 1
     if n_workers == 1:
         for chunk in chunked(items, chunk_size):
-            yield tokenize_chunk(chunk, src_tok, tgt_tok)
+            yield serial_fn(chunk, job)
         return
     if serial_below is None:
         serial_below = SERIAL_BELOW
@@ -134,12 +172,12 @@ def tokenize_stream(
             break
     else:  # the whole stream is short: no pool
         for chunk in chunked(head, chunk_size):
-            yield tokenize_chunk(chunk, src_tok, tgt_tok)
+            yield serial_fn(chunk, job)
         return
     task_size = min(TASK_PAIRS, chunk_size or TASK_PAIRS)
     tasks = chunked(itertools.chain(head, stream), task_size)
-    out: list[TokenizedPair | BadLine] = []
-    for done in _map_ordered(tasks, src_tok, tgt_tok, n_workers):
+    out: list[Any] = []
+    for done in _map_ordered(tasks, job, n_workers, unpack):
         out.extend(done)
         while chunk_size is not None and len(out) >= chunk_size:
             yield out[:chunk_size]
@@ -156,25 +194,24 @@ def _mp_context() -> multiprocessing.context.BaseContext:
 
 
 def _map_ordered(
-    tasks: Iterator[list[Item]], src_tok: Tokenizer, tgt_tok: Tokenizer, n_workers: int
-) -> Iterator[list[TokenizedPair | BadLine]]:
+    tasks: Iterator[list[Item]], job: _Job, n_workers: int, unpack: Callable[[list[Item], Future], list[Any]]
+) -> Iterator[list[Any]]:
     first = next(tasks, None)
     if first is None:
         return
-    _warm_up(first, src_tok, tgt_tok)
+    _warm_up(first, job.src_tok, job.tgt_tok)
     logger.debug("tokenizing on %d worker processes", n_workers)
-    pool = ProcessPoolExecutor(n_workers, mp_context=_mp_context(), initializer=_init_worker,
-                               initargs=(src_tok, tgt_tok))
+    pool = ProcessPoolExecutor(n_workers, mp_context=_mp_context(), initializer=_init_worker, initargs=(job,))
     pending: deque[tuple[list[Item], Future]] = deque()
     try:
         for chunk in itertools.chain([first], tasks):
             pairs = [it for it in chunk if isinstance(it, SentencePair)]
-            future = pool.submit(_tokenize_task, [p.src_text for p in pairs], [p.tgt_text for p in pairs])
+            future = pool.submit(_worker_task, [p.src_text for p in pairs], [p.tgt_text for p in pairs])
             pending.append((chunk, future))
             if len(pending) >= 2 * n_workers:
-                yield _unpack(*pending.popleft())
+                yield unpack(*pending.popleft())
         while pending:
-            yield _unpack(*pending.popleft())
+            yield unpack(*pending.popleft())
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
@@ -201,22 +238,37 @@ def fewer_gc_passes() -> Iterator[None]:
         gc.set_threshold(*old)
 
 
-_worker_tokenizers: tuple[Tokenizer, Tokenizer] | None = None
+@dataclass(frozen=True)
+class _Job:
+    """What a worker does with a task's texts: tokenize them (``line_fn`` None) or make
+    lines of them (:func:`lines_stream`)."""
+
+    src_tok: Tokenizer
+    tgt_tok: Tokenizer
+    line_fn: Callable[[tuple[str, ...]], str] | None = None
+    with_spans: bool = False
+
+    def run(self, src_texts: list[str], tgt_texts: list[str]) -> Any:
+        if self.line_fn is None:
+            return _pack(self.src_tok, src_texts), _pack(self.tgt_tok, tgt_texts)
+        return _lines(self, src_texts, tgt_texts)
 
 
-def _init_worker(src_tok: Tokenizer, tgt_tok: Tokenizer) -> None:
-    global _worker_tokenizers
-    _worker_tokenizers = (src_tok, tgt_tok)
+_worker_job: _Job | None = None
+
+
+def _init_worker(job: _Job) -> None:
+    global _worker_job
+    _worker_job = job
     # A worker only makes short-lived token records: collect cycles less often (the
     # default scans every 700 allocations, a good share of the tokenizing time).
     gc.freeze()
     gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
 
 
-def _tokenize_task(src_texts: list[str], tgt_texts: list[str]) -> tuple[list[_Packed], list[_Packed]]:
-    assert _worker_tokenizers is not None, "the worker was started without its tokenizers"
-    src_tok, tgt_tok = _worker_tokenizers
-    return _pack(src_tok, src_texts), _pack(tgt_tok, tgt_texts)
+def _worker_task(src_texts: list[str], tgt_texts: list[str]) -> Any:
+    assert _worker_job is not None, "the worker was started without its job"
+    return _worker_job.run(src_texts, tgt_texts)
 
 
 def _pack(tok: Tokenizer, texts: list[str]) -> list[_Packed]:
@@ -224,6 +276,35 @@ def _pack(tok: Tokenizer, texts: list[str]) -> list[_Packed]:
         (t.tokens, t.char_starts, t.char_ends, None if t.text == text else t.text)
         for text, t in zip(texts, tok.pipe(texts), strict=True)
     ]
+
+
+def _lines(job: _Job, src_texts: list[str], tgt_texts: list[str]) -> list[PairLines]:
+    line_fn = job.line_fn
+    assert line_fn is not None
+    out: list[PairLines] = []
+    for src, tgt in zip(job.src_tok.pipe(src_texts), job.tgt_tok.pipe(tgt_texts), strict=True):
+        spans = f"{spans_text(src)}\t{spans_text(tgt)}" if job.with_spans else None
+        out.append((len(src.tokens), len(tgt.tokens), line_fn(src.tokens), line_fn(tgt.tokens), spans))
+    return out
+
+
+def tokenize_chunk_for(chunk: list[Item], job: _Job) -> list[TokenizedPair | BadLine]:
+    return tokenize_chunk(chunk, job.src_tok, job.tgt_tok)
+
+
+def lines_chunk_for(chunk: list[Item], job: _Job) -> list[tuple[SentencePair, PairLines] | BadLine]:
+    """:func:`lines_stream`'s work on one chunk, in this process."""
+    pairs = [it for it in chunk if isinstance(it, SentencePair)]
+    done = iter(zip(pairs, _lines(job, [p.src_text for p in pairs], [p.tgt_text for p in pairs]), strict=True))
+    return [it if isinstance(it, BadLine) else next(done) for it in chunk]
+
+
+def _unpack_lines(chunk: list[Item], future: Future) -> list[tuple[SentencePair, PairLines] | BadLine]:
+    rows = future.result()  # a worker's exception is raised here, as it was raised
+    pairs = [it for it in chunk if isinstance(it, SentencePair)]
+    assert len(rows) == len(pairs), "a worker lost or added pairs"
+    done = iter(zip(pairs, rows, strict=True))
+    return [it if isinstance(it, BadLine) else next(done) for it in chunk]
 
 
 def _unpack(chunk: list[Item], future: Future) -> list[TokenizedPair | BadLine]:

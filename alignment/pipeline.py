@@ -18,8 +18,13 @@ from pathlib import Path
 from alignment.aligners.base import WordAligner
 from alignment.corpus import BadLine, ParallelCorpus
 from alignment.errors import CorpusError, SettingError
-from alignment.parallel_tokenize import TokenizedPair, fewer_gc_passes, tokenize_stream
-from alignment.records import Links
+from alignment.parallel_tokenize import (
+    TokenizedPair,
+    fewer_gc_passes,
+    lines_stream,
+    tokenize_stream,
+)
+from alignment.records import Links, SentencePair
 from alignment.spans import spans_text
 from alignment.tokenize import Tokenizer
 
@@ -59,10 +64,16 @@ def _check_length(
 ) -> TokenizedPair | BadLine:
     if limit is None or (len(item.src) <= limit and len(item.tgt) <= limit):
         return item
+    return _too_long(item.pair, len(item.src), len(item.tgt), limit, corpus)
+
+
+def _too_long(pair: SentencePair, n_src: int, n_tgt: int, limit: int, corpus: ParallelCorpus) -> BadLine:
+    """Refuse a pair over the aligner's limit (raised), or with ``--skip-bad`` count it
+    and give the bad line that takes its place."""
     err = CorpusError(
         corpus.path,
-        item.pair.line_no,
-        f"the pair has {len(item.src)} source and {len(item.tgt)} target tokens, more than "
+        pair.line_no,
+        f"the pair has {n_src} source and {n_tgt} target tokens, more than "
         f"the aligner's limit of {limit} tokens a side (it is never cut)",
         "split the pair into shorter sentence pairs, use --aligner simalign (which aligns "
         "long text in windows), or pass --skip-bad to skip it (counted, empty output line)",
@@ -70,7 +81,7 @@ def _check_length(
     )
     if not corpus.skip_bad:
         raise err
-    bad = BadLine(item.pair.line_no, "too_long", str(err))
+    bad = BadLine(pair.line_no, "too_long", str(err))
     corpus.report.add(bad)
     return bad
 
@@ -187,6 +198,11 @@ def _align_corpus(
     out_path.parent.mkdir(parents=True, exist_ok=True)
 
     tokenized = tokenize_stream(corpus, src_tokenizer, tgt_tokenizer, chunk_size, workers)
+    lines_aligner = getattr(aligner, "align_lines_pharaoh", None) if whole else None
+    # eflomal: the workers make its training lines and the spans text, so this process
+    # builds no token records at all (on two cores it is the busier process).
+    rows = lines_stream(corpus, src_tokenizer, tgt_tokenizer, aligner.line_function(),  # type: ignore[attr-defined]
+                        tmp_spans is not None, chunk_size, workers) if lines_aligner is not None else None
 
     def tokenized_chunks() -> Iterator[list[TokenizedPair | BadLine]]:
         for chunk in tokenized:
@@ -226,7 +242,30 @@ def _align_corpus(
 
             text_stream = getattr(aligner, "align_stream_pharaoh", None)
             stream = getattr(aligner, "align_stream", None)
-            if whole and (text_stream is not None or stream is not None):
+            if rows is not None and lines_aligner is not None:
+                flags = bytearray()
+
+                def good_rows() -> Iterator[tuple[int, int, str, str]]:
+                    for chunk in rows:
+                        if tmp_spans is not None:
+                            spans_out.write("".join([
+                                "\n" if isinstance(it, BadLine) else f"{it[1][4]}\n" for it in chunk]))
+                        for it in chunk:
+                            if isinstance(it, BadLine):
+                                flags.append(0)
+                                continue
+                            pair, (n_src, n_tgt, src_line, tgt_line, _) = it
+                            if limit is not None and (n_src > limit or n_tgt > limit):
+                                _too_long(pair, n_src, n_tgt, limit, corpus)
+                                flags.append(0)
+                                continue
+                            flags.append(1)
+                            yield n_src, n_tgt, src_line, tgt_line
+                        if progress:
+                            progress("tokenize", len(chunk))
+
+                write((bool(f) for f in flags), lines_aligner(good_rows()))
+            elif whole and (text_stream is not None or stream is not None):
                 # One pass that learns from everything: stream the text to the aligner,
                 # keeping one flag per input line so bad lines keep their place.
                 flags = bytearray()
@@ -257,6 +296,8 @@ def _align_corpus(
             tmp_scores.replace(Path(scores_path))  # type: ignore[arg-type]
     finally:
         tokenized.close()  # stops the tokenizer workers at once if the run failed
+        if rows is not None:
+            rows.close()
         for tmp in (tmp_out, tmp_scores, tmp_spans):
             if tmp is not None and tmp.exists():
                 tmp.unlink()

@@ -29,9 +29,11 @@ refused (:attr:`EflomalAligner.max_tokens`) instead of coming back silently empt
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from functools import partial
 from pathlib import Path
 
 from alignment.aligners.base import AlignerError, WordAligner
@@ -153,17 +155,11 @@ class EflomalAligner(WordAligner):
 
     def training_line(self, tokens: Sequence[str]) -> str:
         """The line eflomal trains on for ``tokens``: the module's training forms."""
-        line = " ".join(tokens).casefold()
-        if len(line.split()) != len(tokens):
-            # A token holding a space of another kind (U+00A0 ...) would read as two:
-            # drop its inner spaces so the token indices stay those of ``tokens``.
-            line = " ".join("".join(t.split()) or "_" for t in tokens).casefold()
-        if self.fold_scripts:
-            try:
-                line = fold_script(line)
-            except ScriptFoldError as err:
-                raise AlignerError(str(err)) from None
-        return line + "\n"
+        return training_line(tokens, self.fold_scripts)
+
+    def line_function(self) -> Callable[[Sequence[str]], str]:
+        """:meth:`training_line` as a function that pickles (for worker processes)."""
+        return partial(training_line, fold_scripts=self.fold_scripts)
 
     def add_training_text(self, src: Sequence[Sequence[str]], tgt: Sequence[Sequence[str]]) -> int:
         """Add tokenised parallel text used for training only; returns pairs added."""
@@ -204,23 +200,36 @@ class EflomalAligner(WordAligner):
         n, empty = self._train(pairs)
         return self._read_pharaoh(n, empty) if n else iter(())
 
+    def align_lines_pharaoh(self, rows: Iterable[TrainingRow]) -> Iterator[tuple[str, str, int]]:
+        """:meth:`align_stream_pharaoh` for pairs given as ``(n_src, n_tgt, src_line,
+        tgt_line)``, the lines being :meth:`training_line` of each side's ``n`` tokens
+        (:func:`alignment.parallel_tokenize.lines_stream` makes them on worker
+        processes)."""
+        n, empty = self._train_rows(rows)
+        return self._read_pharaoh(n, empty) if n else iter(())
+
     def _train(self, pairs: Iterable[tuple[Sequence[str], Sequence[str]]]) -> tuple[int, set[int]]:
-        """Write the stream's training text, run eflomal on it (plus the extra text);
+        return self._train_rows(
+            (len(s), len(t), self.training_line(s), self.training_line(t)) for s, t in pairs
+        )
+
+    def _train_rows(self, rows: Iterable[TrainingRow]) -> tuple[int, set[int]]:
+        """Write the rows' training text, run eflomal on it (plus the extra text);
         returns the number of pairs and the indices of those with an empty side."""
         n = 0
         empty: set[int] = set()
         src_path, tgt_path = self._dir / "text.src", self._dir / "text.tgt"
         with open(src_path, "w", encoding="utf-8") as fs, open(tgt_path, "w", encoding="utf-8") as ft:
-            for s, t in pairs:
-                if len(s) > self.max_tokens or len(t) > self.max_tokens:
+            for n_src, n_tgt, src_line, tgt_line in rows:
+                if n_src > self.max_tokens or n_tgt > self.max_tokens:
                     raise AlignerError(
-                        f"pair {n} has {len(s)} source and {len(t)} target tokens; eflomal "
+                        f"pair {n} has {n_src} source and {n_tgt} target tokens; eflomal "
                         f"aligns at most {self.max_tokens} tokens a side"
                     )
-                if not s or not t:
+                if not n_src or not n_tgt:
                     empty.add(n)
-                fs.write(self.training_line(s))
-                ft.write(self.training_line(t))
+                fs.write(src_line)
+                ft.write(tgt_line)
                 n += 1
             for name, fh in (("extra.src", fs), ("extra.tgt", ft)):
                 extra = self._dir / name
@@ -251,6 +260,7 @@ class EflomalAligner(WordAligner):
 
     def _read_pharaoh(self, n: int, empty: set[int]) -> Iterator[tuple[str, str, int]]:
         method = self.symmetrize_method
+        keys: dict[str, tuple[int, int]] = {}  # a link's sort key, parsed once per run
         for k, (f_line, r_line) in enumerate(self._link_lines(n)):
             if k in empty:
                 yield "", "", 0
@@ -259,7 +269,10 @@ class EflomalAligner(WordAligner):
                 # eflomal writes each link as "%d-%d", so equal text is an equal link:
                 # intersect the words and parse only the links kept, to sort them.
                 both = set(f_line.split()).intersection(r_line.split())
-                links = sorted(both, key=_link_key)
+                for link in both:
+                    if link not in keys:
+                        keys[link] = _link_key(link)
+                links = sorted(both, key=keys.__getitem__)
                 yield " ".join(links), " ".join([_SHARE_TEXT[2]] * len(links)), len(links)
                 continue
             f, r = _parse_links(f_line), _parse_links(r_line)
@@ -325,6 +338,32 @@ class EflomalAligner(WordAligner):
         """(forward, reverse) links of each pair of the last alignment, before symmetrising."""
         for f_line, r_line in self._link_lines(self._last_n):
             yield _parse_links(f_line), _parse_links(r_line)
+
+
+#: One pair for :meth:`EflomalAligner.align_lines_pharaoh`: source and target token
+#: counts and their training lines.
+TrainingRow = tuple[int, int, str, str]
+
+
+def training_line(tokens: Sequence[str], fold_scripts: bool = True) -> str:
+    """The line eflomal trains on for ``tokens``: lowercased (casefolded), one space
+    between tokens, and with ``fold_scripts`` the scripts folded
+    (:func:`alignment.script.fold_script`); ends in a newline."""
+    line = " ".join(tokens).casefold()
+    if line.count(" ") != len(tokens) - 1 or _OTHER_SPACE.search(line):
+        # A token holding a space of another kind (U+00A0 ...) would read as two:
+        # drop its inner spaces so the token indices stay those of ``tokens``.
+        line = " ".join("".join(t.split()) or "_" for t in tokens).casefold()
+    if fold_scripts:
+        try:
+            line = fold_script(line)
+        except ScriptFoldError as err:
+            raise AlignerError(str(err)) from None
+    return line + "\n"
+
+
+#: Whitespace other than " ", which eflomal would also split a line at.
+_OTHER_SPACE = re.compile(r"[^\S ]")
 
 
 def _parse_links(line: str) -> set[tuple[int, int]]:

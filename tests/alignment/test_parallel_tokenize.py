@@ -95,6 +95,36 @@ def test_parallel_equals_serial_with_bad_lines(tmp_path: Path, small_tasks: None
                            zip(side.tokens, side.char_starts, side.char_ends, strict=True))
 
 
+@pytest.mark.parametrize("workers", [1, 3])
+def test_lines_stream_gives_the_lines_of_the_tokens(tmp_path: Path, small_tasks: None, workers: int,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    """What eflomal's alignment reads (lines made on the workers) is what the tokens of
+    :func:`tokenize_stream` make, pair for pair, bad lines in their place."""
+    from alignment.aligners.eflomal import EflomalAligner
+    from alignment.spans import spans_text
+
+    path = write_corpus(tmp_path / "c.tsv", 300, EN, FR, bad_every=11)
+    en, fr = Tokenizer("en"), Tokenizer("fr")
+    line_fn = EflomalAligner().line_function()
+    reference = [it for c in run(ParallelCorpus(path, "en", "fr", skip_bad=True), en, fr, workers=1) for it in c]
+    with caplog.at_level(logging.DEBUG, logger="alignment.parallel_tokenize"):
+        got = [it for c in parallel_tokenize.lines_stream(
+            ParallelCorpus(path, "en", "fr", skip_bad=True), en, fr, line_fn, True, 50,
+            workers=workers, serial_below=30) for it in c]
+    assert ("tokenizing on 3 worker processes" in caplog.text) == (workers == 3)
+    assert len(got) == len(reference) == 300
+    for ref, it in zip(reference, got, strict=True):
+        if isinstance(ref, BadLine):
+            assert it == ref
+            continue
+        assert not isinstance(it, BadLine)
+        pair, (n_src, n_tgt, src_line, tgt_line, spans) = it
+        assert pair == ref.pair
+        assert (n_src, n_tgt) == (len(ref.src), len(ref.tgt))
+        assert (src_line, tgt_line) == (line_fn(ref.src.tokens), line_fn(ref.tgt.tokens))
+        assert spans == f"{spans_text(ref.src)}\t{spans_text(ref.tgt)}"
+
+
 def test_parallel_equals_serial_for_chinese(tmp_path: Path, small_tasks: None) -> None:
     pytest.importorskip("jieba", reason="Chinese segmentation needs `pip install 'xlre[cjk]'`")
     try:
