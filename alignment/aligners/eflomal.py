@@ -318,11 +318,11 @@ class EflomalAligner(WordAligner):
     def save_priors(self, path: Path | str, workers: int | None = None) -> None:
         """Write priors learnt by the last alignment (its text plus extra text), counted
         on ``workers`` processes (``None``: all cores); the file is the one eflomal's own
-        ``calculate_priors`` and ``write_priors`` would write (:mod:`alignment.priors`)."""
+        ``calculate_priors`` and ``write_priors`` would write (:mod:`alignment.aligners.priors`)."""
         if not self._last_n:
             raise AlignerError("no alignment has been run yet: align a corpus before saving priors")
+        from alignment.aligners.priors import count_priors, write_priors
         from alignment.parallel_tokenize import resolve_workers
-        from alignment.priors import count_priors, write_priors
 
         priors = count_priors(self._dir / "text.src", self._dir / "text.tgt", self._dir / "fwd",
                               self._dir / "rev", self._last_n + self._n_extra, resolve_workers(workers))

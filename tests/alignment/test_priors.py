@@ -1,4 +1,4 @@
-"""alignment.priors counts eflomal's priors as eflomal does, on any number of processes."""
+"""alignment.aligners.priors counts eflomal's priors as eflomal does, on any number of processes."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from alignment import priors as priors_mod
+from alignment.aligners import priors as priors_mod
 from alignment.aligners.base import AlignerError
-from alignment.priors import count_lines_priors, count_priors, write_priors
+from alignment.aligners.priors import count_lines_priors, count_priors, write_priors
 
 eflomal = pytest.importorskip("eflomal")
 
