@@ -136,3 +136,35 @@ def test_tokens_from_spans_refuses_offsets_that_do_not_fit() -> None:
     for bad in ("0-2 3-9", "0-2 1-3", "0-0", "0-2 3", "x-1"):
         with pytest.raises(ValueError):
             tokens_from_spans("ab cd", bad)
+
+
+def test_input_files_written_at_once_are_eflomals_own(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The two-process route writes eflomal's binary input files byte for byte as its
+    Aligner.prepare_files does, so eflomal samples from the very same input."""
+    import eflomal
+
+    from alignment.aligners import eflomal as module
+
+    pairs = toy_pairs(400, seed=5)
+    aligner = EflomalAligner(symmetrize_method="intersect", prefix_len=3)
+    seen: dict[str, bytes] = {}
+
+    def keep_inputs(src: str, tgt: str, **kwargs: object) -> None:
+        seen["src"], seen["tgt"] = Path(src).read_bytes(), Path(tgt).read_bytes()
+        seen["n_samplers"] = kwargs["n_samplers"]  # type: ignore[assignment]
+        for name in ("links_filename_fwd", "links_filename_rev"):
+            Path(str(kwargs[name])).write_text("0-0\n" * 400, encoding="utf-8")
+
+    monkeypatch.setattr(module, "PARALLEL_PREPARE_FROM", 100)
+    monkeypatch.setattr(eflomal, "align", keep_inputs)
+    links = aligner.align([s for s, _ in pairs], [t for _, t in pairs])
+    assert len(links) == 400 and seen, "the two-process route must have run"
+    assert seen["n_samplers"] == aligner.n_samplers
+    own = eflomal.Aligner(source_prefix_len=3, target_prefix_len=3)
+    src_own, tgt_own = tmp_path / "s.bin", tmp_path / "t.bin"
+    with open(aligner._dir / "text.src", encoding="utf-8") as fs, open(
+        aligner._dir / "text.tgt", encoding="utf-8"
+    ) as ft, open(src_own, "wb") as so, open(tgt_own, "wb") as to:
+        own.prepare_files(fs, so, ft, to, None, None)
+    assert seen["src"] == src_own.read_bytes() and seen["tgt"] == tgt_own.read_bytes()
+    assert not list(aligner._dir.glob("input.*")), "the input files are removed after the run"

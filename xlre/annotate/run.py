@@ -149,8 +149,10 @@ def annotate(config: AnnotateConfig, resume: bool = False, progress: ProgressFn 
                   for p, t in map(parse_corpus_spec, config.extra_corpora)]
         align_corpus(corpus(), aligner, links_path, annotator.src_tok, annotator.tgt_tok,
                      extra_corpora=extras, progress=progress, spans_path=spans_path)
-        aligner.save_priors(run_dir / PRIORS_FILE)  # type: ignore[attr-defined]
         timings["align_corpus"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        aligner.save_priors(run_dir / PRIORS_FILE)  # type: ignore[attr-defined]
+        timings["save_priors"] = time.perf_counter() - t0
 
     # Stage 1b: how the source side writes the gazetteer's one-word aliases, counted once
     # and kept, so a resumed run and every worker judge common words alike (xlre.kb.casing).
