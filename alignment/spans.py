@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import operator
+
 from alignment.records import Span, TokenizedText
 
 
@@ -49,16 +51,21 @@ def tokens_from_spans(text: str, spans: str) -> TokenizedText:
     ``spans`` does not fit ``text`` (not numbers, empty or overlapping tokens, past its
     end): the caller names the file and line."""
     try:
-        numbers = [int(x) for x in spans.replace("-", " ").split()]
+        numbers = list(map(int, spans.replace("-", " ").split()))
     except ValueError:
         raise ValueError(f"{spans[:60]!r} is not a list of start-end token offsets") from None
     if len(numbers) % 2:
         raise ValueError(f"{spans[:60]!r} has an unpaired offset")
     starts, ends = tuple(numbers[0::2]), tuple(numbers[1::2])
-    prev = 0
-    for s, e in zip(starts, ends, strict=True):
-        if not prev <= s < e <= len(text):
-            raise ValueError(f"token {s}-{e} is empty, overlaps the one before, or ends past "
-                             f"the text's {len(text)} characters")
-        prev = e
-    return TokenizedText(text, tuple(text[s:e] for s, e in zip(starts, ends, strict=True)), starts, ends)
+    # Every token non-empty, each after the one before, all inside the text: checked
+    # with C-level maps (this runs on every pair of a run); the loop below only names
+    # the first offending token.
+    if starts and not (starts[0] >= 0 and ends[-1] <= len(text) and all(map(operator.lt, starts, ends))
+                       and all(map(operator.le, ends[:-1], starts[1:]))):
+        prev = 0
+        for s, e in zip(starts, ends, strict=True):
+            if not prev <= s < e <= len(text):
+                raise ValueError(f"token {s}-{e} is empty, overlaps the one before, or ends past "
+                                 f"the text's {len(text)} characters")
+            prev = e
+    return TokenizedText(text, tuple(map(text.__getitem__, map(slice, starts, ends))), starts, ends)
