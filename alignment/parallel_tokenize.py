@@ -10,6 +10,8 @@ are without workers; the text goes to a pool of ``workers`` processes in tasks o
 :data:`TASK_PAIRS` pairs, at most two tasks a worker in flight, so memory stays flat
 however long the corpus is. Results come back as plain tuples (pickling the record
 classes costs more than tokenising) and are rebuilt into records here.
+:func:`lines_stream` is the same for a consumer that wants each side only as one line
+of text (eflomal's training lines): the workers make the lines, and no record is built.
 
 A small corpus (fewer than :data:`SERIAL_BELOW` pairs) is tokenised serially, without a
 pool, so start-up never makes it slower; so is everything when ``workers`` is 1 or

@@ -393,9 +393,12 @@ PARALLEL_PREPARE_FROM = 20_000
 
 def _two_sides_at_once(eflomal: Any) -> bool:
     """Whether :meth:`EflomalAligner._align_sides_at_once` can run here: forked workers
-    (Linux), a process that may start children, and an eflomal with the two functions
-    its ``Aligner.align`` is made of."""
+    (Linux), more than one core, a process that may start children, and an eflomal with
+    the two functions its ``Aligner.align`` is made of."""
+    from alignment.parallel_tokenize import default_workers
+
     return ("fork" in multiprocessing.get_all_start_methods()
+            and default_workers() > 1
             and not multiprocessing.current_process().daemon
             and callable(getattr(eflomal, "to_eflomal_text_file", None))
             and callable(getattr(eflomal, "align", None)))

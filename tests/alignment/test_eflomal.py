@@ -143,6 +143,7 @@ def test_input_files_written_at_once_are_eflomals_own(tmp_path: Path, monkeypatc
     Aligner.prepare_files does, so eflomal samples from the very same input."""
     import eflomal
 
+    from alignment import parallel_tokenize
     from alignment.aligners import eflomal as module
 
     pairs = toy_pairs(400, seed=5)
@@ -156,6 +157,7 @@ def test_input_files_written_at_once_are_eflomals_own(tmp_path: Path, monkeypatc
             Path(str(kwargs[name])).write_text("0-0\n" * 400, encoding="utf-8")
 
     monkeypatch.setattr(module, "PARALLEL_PREPARE_FROM", 100)
+    monkeypatch.setattr(parallel_tokenize, "default_workers", lambda: 2)  # as on any machine
     monkeypatch.setattr(eflomal, "align", keep_inputs)
     links = aligner.align([s for s, _ in pairs], [t for _, t in pairs])
     assert len(links) == 400 and seen, "the two-process route must have run"
