@@ -117,9 +117,21 @@ def add_extra_corpora(
             f"the {aligner.name} aligner does not train on text, so extra corpora do not "
             "apply to it; drop --extra-corpus or use --aligner eflomal"
         )
+    add_rows = getattr(aligner, "add_training_rows", None)
+    line_function = getattr(aligner, "line_function", None)
     total = 0
     for corpus in extra:
         src_c, tgt_c = corpus_tokenizer(corpus, src_tok), corpus_tokenizer(corpus, tgt_tok)
+        if add_rows is not None and line_function is not None:
+            # eflomal: the workers make the training lines (lines_stream), as for the corpus.
+            with closing(lines_stream(corpus, src_c, tgt_c, line_function(), False, 20000, workers)) as rows:
+                for chunk in rows:
+                    total += add_rows([it[1][:4] for it in chunk if not isinstance(it, BadLine)])
+                    if progress:
+                        progress("extra", len(chunk))
+            if corpus.report.total:
+                logger.warning("extra corpus %s: skipped %s", corpus.path, corpus.report.as_dict())
+            continue
         with closing(tokenize_stream(corpus, src_c, tgt_c, 20000, workers)) as chunks:
             for chunk in chunks:
                 items = [it for it in chunk if not isinstance(it, BadLine)]

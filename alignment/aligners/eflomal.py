@@ -167,14 +167,24 @@ class EflomalAligner(WordAligner):
     def add_training_text(self, src: Sequence[Sequence[str]], tgt: Sequence[Sequence[str]]) -> int:
         """Add tokenised parallel text used for training only; returns pairs added."""
         self._check_lengths(src, tgt)
+        return self.add_training_rows(
+            (len(s), len(t), self.training_line(s), self.training_line(t))
+            for s, t in zip(src, tgt, strict=True)
+            if 0 < len(s) <= self.max_tokens and 0 < len(t) <= self.max_tokens
+        )
+
+    def add_training_rows(self, rows: Iterable[TrainingRow]) -> int:
+        """:meth:`add_training_text` for pairs given as ``(n_src, n_tgt, src_line,
+        tgt_line)`` (:meth:`align_lines_pharaoh`'s rows); a pair with an empty side or
+        over :attr:`max_tokens` is left out, as there. Returns pairs added."""
         added = 0
         with open(self._dir / "extra.src", "a", encoding="utf-8") as fs, open(
             self._dir / "extra.tgt", "a", encoding="utf-8"
         ) as ft:
-            for s, t in zip(src, tgt, strict=True):
-                if 0 < len(s) <= self.max_tokens and 0 < len(t) <= self.max_tokens:
-                    fs.write(self.training_line(s))
-                    ft.write(self.training_line(t))
+            for n_src, n_tgt, src_line, tgt_line in rows:
+                if 0 < n_src <= self.max_tokens and 0 < n_tgt <= self.max_tokens:
+                    fs.write(src_line)
+                    ft.write(tgt_line)
                     added += 1
         self._n_extra += added
         return added

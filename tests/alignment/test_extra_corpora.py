@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import pytest
@@ -66,11 +66,13 @@ def test_cli_pretokenized_applies_to_the_main_corpus_only(tmp_path: Path, monkey
 
     seen: list[list[str]] = []
 
-    def record(self: EflomalAligner, src: Sequence[Sequence[str]], tgt: Sequence[Sequence[str]]) -> int:
-        seen.extend(list(s) for s in src)
-        return len(src)
+    def record(self: EflomalAligner, rows: Iterable[tuple[int, int, str, str]]) -> int:
+        # The training lines the workers made: their words are each corpus's tokens.
+        rows = list(rows)
+        seen.extend(src_line.split() for _, _, src_line, _ in rows)
+        return len(rows)
 
-    monkeypatch.setattr(EflomalAligner, "add_training_text", record)
+    monkeypatch.setattr(EflomalAligner, "add_training_rows", record)
     main = tmp_path / "main.txt"
     main.write_text("巴黎 是 法国 的 首都 。 ||| paris is the capital of france .\n" * 3, encoding="utf-8")
     raw, pretok = tmp_path / "raw.tsv", tmp_path / "pretok.tsv"
