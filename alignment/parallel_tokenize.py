@@ -124,7 +124,7 @@ def tokenize_stream(
     early, so the pool stops at once.
     """
     job = _Job(src_tok, tgt_tok)
-    return _stream(job, items, chunk_size, workers, serial_below, tokenize_chunk_for, _unpack)
+    return _stream(job, items, chunk_size, workers, serial_below, _serial_tokens, _unpack)
 
 
 def lines_stream(
@@ -144,7 +144,7 @@ def lines_stream(
     calling process builds no token records (on a 2-core machine it is the busier one).
     ``line_fn`` must pickle where workers are spawned (not on Linux, where they fork)."""
     job = _Job(src_tok, tgt_tok, line_fn, with_spans)
-    return _stream(job, items, chunk_size, workers, serial_below, lines_chunk_for, _unpack_lines)
+    return _stream(job, items, chunk_size, workers, serial_below, _serial_lines, _unpack_lines)
 
 
 def _stream(
@@ -290,11 +290,12 @@ def _lines(job: _Job, src_texts: list[str], tgt_texts: list[str]) -> list[PairLi
     return out
 
 
-def tokenize_chunk_for(chunk: list[Item], job: _Job) -> list[TokenizedPair | BadLine]:
+def _serial_tokens(chunk: list[Item], job: _Job) -> list[TokenizedPair | BadLine]:
+    """:func:`tokenize_stream`'s work on one chunk, in this process."""
     return tokenize_chunk(chunk, job.src_tok, job.tgt_tok)
 
 
-def lines_chunk_for(chunk: list[Item], job: _Job) -> list[tuple[SentencePair, PairLines] | BadLine]:
+def _serial_lines(chunk: list[Item], job: _Job) -> list[tuple[SentencePair, PairLines] | BadLine]:
     """:func:`lines_stream`'s work on one chunk, in this process."""
     pairs = [it for it in chunk if isinstance(it, SentencePair)]
     done = iter(zip(pairs, _lines(job, [p.src_text for p in pairs], [p.tgt_text for p in pairs]), strict=True))
