@@ -8,8 +8,11 @@ forward and reverse HMM jumps, forward and reverse fertilities) faster:
 * a link line's shape (its parsed links, its jumps, its fertilities) depends on the
   line alone, and short sentences repeat the same lines (``0-0 1-1``), so each distinct
   line is worked out once;
-* the corpus is cut into contiguous line ranges counted on forked worker processes, and
-  their counts are added up here.
+* the corpus is cut into contiguous line ranges holding about as many bytes of links
+  each, counted on forked worker processes, and their counts are added up here.
+
+On all of Tatoeba EN-FR (142,787 pairs, medians of 5 rounds on 2 cores): 2.9 s with 2
+workers, against 5.0-6.7 s for eflomal's ``calculate_priors``.
 
 The counts are eflomal's, entry for entry; :func:`write_priors` writes them with
 eflomal's own writer, so the file is byte for byte the one eflomal would write (a test
