@@ -63,23 +63,18 @@ def _shape(line: str, forward: bool, where: str, line_no: int) -> _Shape:
             raise AlignerError(f"{where}, line {line_no}: {item!r} is not an eflomal link "
                                "(I-J). Fix: align the corpus again")
         links.append((int(i), int(j)))
+    # Reverse links are forward links with the two sides swapped: walk (a, b) pairs in
+    # b order, each new b adding the jump between consecutive a positions.
+    pairs = links if forward else [(j, i) for i, j in links]
     jumps: list[int] = []
     fertility: dict[int, int] = {}
-    last_i = last_j = -1
-    if forward:
-        for i, j in sorted(links, key=lambda p: p[1]):
-            if j != last_j:
-                jumps.append(i - last_i)
-            last_i, last_j = i, j
-            fertility[i] = fertility.get(i, 0) + 1
-        last = last_i
-    else:
-        for i, j in sorted(links, key=lambda p: p[0]):
-            if i != last_i:
-                jumps.append(j - last_j)
-            last_i, last_j = i, j
-            fertility[j] = fertility.get(j, 0) + 1
-        last = last_j
+    last_a = last_b = -1
+    for a, b in sorted(pairs, key=lambda p: p[1]):
+        if b != last_b:
+            jumps.append(a - last_a)
+        last_a, last_b = a, b
+        fertility[a] = fertility.get(a, 0) + 1
+    last = last_a
     top_i = max((i for i, _ in links), default=-1)
     top_j = max((j for _, j in links), default=-1)
     return tuple(links), tuple(jumps), last, tuple(fertility.items()), top_i, top_j
