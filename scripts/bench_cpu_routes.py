@@ -7,10 +7,12 @@ ONNX Runtime (fp32 and dynamic int8); prints one JSON object.
   for every route, with the largest difference of the hidden states from fp32's and
   their mean and lowest cosine to fp32's over the real tokens. ONNX routes export the
   encoder with ``torch.onnx.export``: ``onnx_fp32`` fused by ONNX Runtime's transformer
-  optimiser, ``onnx_int8`` quantised as ``--optimize onnx-int8`` does
-  (``xlre.modeling.optimize.ONNX_INT8_RECIPE``), ``onnx_int8_per_tensor`` with ONNX
-  Runtime's defaults, the recipe before 2026-12-07 (``onnxruntime`` and ``onnx`` must be
-  installed for them: ``pip install 'xlre[onnx]'``).
+  optimiser, ``onnx_int8`` as ``--optimize onnx-int8`` makes it (outlier channels split
+  off, then ``xlre.modeling.optimize.ONNX_INT8_RECIPE``), ``onnx_int8_no_split`` without
+  the split (the route before 2026-12-07, later), ``onnx_int8_per_tensor`` with ONNX
+  Runtime's defaults and no split (the route before 2026-12-07) (``onnxruntime`` and
+  ``onnx`` must be installed for them: ``pip install 'xlre[onnx]'``). ``int8`` is
+  ``--optimize int8``, ``int8_no_split`` the same without the split.
 * ``extract``: sentences/s of ``Extractor.extract`` (fp32, ``--optimize int8`` and
   ``--optimize onnx-int8``) on the first ``--extract-sentences`` of them, one timed run
   after a warm-up. A RELX-bench model has no trained entity head, so the speed model is
@@ -93,10 +95,13 @@ def encoder_routes(model, tok, sents, threads: int, skip_onnx: bool, tmp: Path) 
             return [encoder(input_ids=x, attention_mask=m).last_hidden_state for x, m in batches]
 
     routes = {"fp32": lambda: run_torch(model.encoder)}
-    int8 = optimize_for_cpu(copy.deepcopy(model).eval(), "int8").encoder
+    int8 = optimize_for_cpu(copy.deepcopy(model).eval(), "int8", tokenizer=tok).encoder
     routes["int8"] = lambda: run_torch(int8)
+    with no_split():
+        int8_plain = optimize_for_cpu(copy.deepcopy(model).eval(), "int8", tokenizer=tok).encoder
+    routes["int8_no_split"] = lambda: run_torch(int8_plain)
     if not skip_onnx:
-        routes.update(onnx_routes(model.encoder, batches, threads, tmp))
+        routes.update(onnx_routes(model.encoder, tok, batches, threads, tmp))
     out: dict = {"sentences": len(ids), "tokens": sum(map(len, ids)), "routes": {}}
     ref = None
     for name, fn in routes.items():
@@ -120,12 +125,26 @@ def encoder_routes(model, tok, sents, threads: int, skip_onnx: bool, tmp: Path) 
     return out
 
 
-def onnx_routes(encoder, batches, threads: int, tmp: Path) -> dict:
+class no_split:
+    """Within it, ``--optimize`` finds no outlier channels (the routes before the split)."""
+
+    def __enter__(self):
+        from xlre.modeling import optimize
+
+        self.saved, optimize.OUTLIER_RATIO = optimize.OUTLIER_RATIO, float("inf")
+
+    def __exit__(self, *exc):
+        from xlre.modeling import optimize
+
+        optimize.OUTLIER_RATIO = self.saved
+
+
+def onnx_routes(encoder, tok, batches, threads: int, tmp: Path) -> dict:
     import onnxruntime as ort
     import torch
     from onnxruntime.transformers import optimizer
 
-    from xlre.modeling.optimize import quantize_onnx_int8
+    from xlre.modeling.optimize import quantize_onnx_int8, sentence_bounds, split_outlier_channels
 
     class Hidden(torch.nn.Module):
         def __init__(self, enc):
@@ -135,20 +154,28 @@ def onnx_routes(encoder, batches, threads: int, tmp: Path) -> dict:
         def forward(self, input_ids, attention_mask):
             return self.enc(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
 
-    plain, fused = tmp / "encoder.onnx", tmp / "encoder-fused.onnx"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(Hidden(encoder).eval(), batches[-1], str(plain),
-                          input_names=["input_ids", "attention_mask"], output_names=["hidden"],
-                          dynamic_axes={k: {0: "batch", 1: "length"}
-                                        for k in ("input_ids", "attention_mask", "hidden")},
-                          opset_version=17, dynamo=False)
+    def export(enc, path):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(Hidden(enc).eval(), batches[-1], str(path),
+                              input_names=["input_ids", "attention_mask"], output_names=["hidden"],
+                              dynamic_axes={k: {0: "batch", 1: "length"}
+                                            for k in ("input_ids", "attention_mask", "hidden")},
+                              opset_version=17, dynamo=False)
+
+    plain, fused, split = tmp / "encoder.onnx", tmp / "encoder-fused.onnx", tmp / "encoder-split.onnx"
+    export(encoder, plain)
+    split_encoder = copy.deepcopy(encoder)
+    split_outlier_channels(split_encoder, sentence_bounds(encoder, tok))
+    export(split_encoder, split)
     cfg = encoder.config
     optimizer.optimize_model(str(plain), model_type="bert", num_heads=cfg.num_attention_heads,
                              hidden_size=cfg.hidden_size).save_model_to_file(str(fused))
     files = {"onnx_fp32": fused, "onnx_int8": tmp / "onnx_int8.onnx",
+             "onnx_int8_no_split": tmp / "onnx_int8_no_split.onnx",
              "onnx_int8_per_tensor": tmp / "onnx_int8_per_tensor.onnx"}
-    quantize_onnx_int8(plain, files["onnx_int8"])
+    quantize_onnx_int8(split, files["onnx_int8"])
+    quantize_onnx_int8(plain, files["onnx_int8_no_split"])
     quantize_onnx_int8(plain, files["onnx_int8_per_tensor"], recipe={})
     routes = {}
     for name, path in files.items():

@@ -416,7 +416,7 @@ def evaluate_model(
         )
     if optimize is not None:
         # The route xlre extract --optimize takes, scored as it would run (on the CPU).
-        model = optimize_for_cpu(model.eval(), optimize, model_dir)
+        model = optimize_for_cpu(model.eval(), optimize, model_dir, tokenizer)
     else:
         model.to("cuda" if torch.cuda.is_available() else "cpu")
     metrics, curves = evaluate_split(model, seqs, model.config.labels, tokenizer.pad_token_id,

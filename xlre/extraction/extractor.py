@@ -162,7 +162,7 @@ class Extractor:
         if optimize is not None:
             if device not in (None, "cpu"):
                 raise ExtractError(f"--optimize {optimize} runs on CPU, not {device}; drop one of them")
-            model, device = optimize_for_cpu(model.eval(), optimize, model_dir), "cpu"
+            model, device = optimize_for_cpu(model.eval(), optimize, model_dir, tokenizer), "cpu"
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         return cls(model, tokenizer, str(model_dir), threshold, batch_size, kb, device,

@@ -8,9 +8,18 @@
   directory is read-only), made once, kept while the model's weights file and the recipe
   are unchanged (the weights' size and mtime and the recipe are recorded beside it).
   Needs the ``onnx`` extra: ``pip install 'xlre[onnx]'``.
-* ``int8``: PyTorch's own dynamic quantisation: every ``nn.Linear`` of the encoder and
-  the heads keeps int8 weights and quantises its input per batch. No other runtime,
-  nothing written.
+* ``int8``: PyTorch's own dynamic quantisation: every ``nn.Linear`` of the encoder keeps
+  int8 weights and quantises its input per batch. No other runtime, nothing written.
+
+Both routes first take the encoder's **outlier channels** out of int8
+(:func:`split_outlier_channels`). Dynamic quantisation gives a matrix product's input one
+scale for the whole batch, and a few input channels of some linear layers carry values
+10 to 60 times larger than the others, at the sentence's first and last tokens (the
+"massive activations" of pretrained transformers). That one scale then leaves the
+ordinary values a handful of int8 steps. Those channels are found by running the fp32
+encoder once on random token ids (no text needed, so no language is favoured), and their
+part of each product is computed in fp32 beside the int8 product of the rest, as
+LLM.int8() does for its outlier features.
 
 BENCHMARKS.md ("CPU inference routes") has the speed and RELX F1 of each against fp32.
 Both run on CPU only: on a GPU, run fp32 or bf16 instead.
@@ -45,13 +54,27 @@ OPTIMIZE_ROUTES: tuple[str, ...] = ("onnx-int8", "int8")
 #: made again.
 ONNX_INT8_RECIPE: dict[str, Any] = {"op_types_to_quantize": ["MatMul"], "per_channel": True}
 
+#: An input channel of a linear layer is an outlier when its largest absolute value over
+#: the probe exceeds this many times the median channel's largest value. Chosen on
+#: pretrained multilingual-e5-small by how close the int8 encoder's hidden states stay to
+#: fp32's on news sentences (BENCHMARKS.md, "Outlier channels in fp32").
+OUTLIER_RATIO = 12.0
+#: At most this many outlier channels a layer (the largest first).
+MAX_OUTLIERS_PER_LAYER = 8
+#: The probe: this many sequences of this many random token ids, from a fixed seed, so
+#: that the same model always gets the same split.
+PROBE_SEQUENCES, PROBE_LENGTH, PROBE_SEED = 32, 32, 0
 
-def optimize_for_cpu(model: Any, route: str, model_dir: str | Path | None = None) -> Any:
+
+def optimize_for_cpu(model: Any, route: str, model_dir: str | Path | None = None,
+                     tokenizer: Any | None = None) -> Any:
     """``model`` made faster for CPU inference by ``route`` (one of :data:`OPTIMIZE_ROUTES`).
 
     The model must be in eval mode on the CPU; the returned model replaces it (its
     encoder or its ``nn.Linear`` layers are swapped in place). ``model_dir``: where the
-    model was loaded from (``onnx-int8`` caches its export there).
+    model was loaded from (``onnx-int8`` caches its export there). ``tokenizer``: the
+    model's, for the ids of its sentence start and end tokens in the outlier probe
+    (without it, those of the encoder's config, if any).
     """
     if route not in OPTIMIZE_ROUTES:
         raise SettingError(f"unknown optimisation {route!r}; choose {' or '.join(OPTIMIZE_ROUTES)}")
@@ -59,10 +82,16 @@ def optimize_for_cpu(model: Any, route: str, model_dir: str | Path | None = None
     if device.type != "cpu":
         raise SettingError(f"--optimize {route} runs on CPU, and the model is on {device}; "
                            "drop --optimize on a GPU")
+    bounds = sentence_bounds(model.encoder, tokenizer)
     if route == "onnx-int8":
-        model.encoder = OnnxEncoder(onnx_int8_encoder(model, model_dir), torch.get_num_threads())
+        model.encoder = OnnxEncoder(onnx_int8_encoder(model, model_dir, bounds),
+                                    torch.get_num_threads())
         return model
     from torch.ao.quantization import quantize_dynamic
+
+    split = split_outlier_channels(model.encoder, bounds)
+    logger.info("int8: %d outlier channels of %d linear layers kept in fp32",
+                sum(map(len, split.values())), len(split))
 
     # Only the encoder: it is where the time goes, and the heads stay fp32 because
     # ``bag_scores`` reads the relation matrix's weight directly, which a quantised
@@ -135,9 +164,12 @@ def _weights_stamp(model_dir: Path | None) -> dict[str, Any] | None:
     return {f.name: [f.stat().st_size, f.stat().st_mtime_ns] for f in files} or None
 
 
-def onnx_int8_encoder(model: Any, model_dir: str | Path | None) -> Path:
+def onnx_int8_encoder(model: Any, model_dir: str | Path | None,
+                      bounds: tuple[int | None, int | None] = (None, None)) -> Path:
     """The int8 ONNX file of ``model``'s encoder: from the cache when it was made from
-    these weights, else exported, quantised and written there (atomically)."""
+    these weights, else exported (its outlier channels split off, ``bounds`` as for
+    :func:`split_outlier_channels`), quantised and written there (atomically).
+    ``model.encoder`` itself is left as it was."""
     try:
         import onnx  # noqa: F401
         import onnxruntime.quantization  # noqa: F401
@@ -160,7 +192,11 @@ def onnx_int8_encoder(model: Any, model_dir: str | Path | None) -> Path:
             # The TorchScript exporter warns that it is legacy; it is the one that takes
             # transformers encoders without extra packages, and its graph is measured.
             warnings.simplefilter("ignore")
-            torch.onnx.export(_Hidden(model.encoder).eval(), example, str(plain),
+            encoder = copy.deepcopy(model.encoder).eval()
+            split = split_outlier_channels(encoder, bounds)
+            logger.info("onnx-int8: %d outlier channels of %d linear layers kept in fp32",
+                        sum(map(len, split.values())), len(split))
+            torch.onnx.export(_Hidden(encoder), example, str(plain),
                               input_names=["input_ids", "attention_mask"],
                               output_names=["hidden"],
                               dynamic_axes={k: {0: "batch", 1: "length"}
@@ -177,7 +213,9 @@ def onnx_int8_encoder(model: Any, model_dir: str | Path | None) -> Path:
 
 def _stamp_record(stamp: dict[str, Any]) -> dict[str, Any]:
     """What the cache records beside its file: the weights it was made from, and how."""
-    return {"weights": stamp, "route": "onnx-int8", "recipe": ONNX_INT8_RECIPE}
+    return {"weights": stamp, "route": "onnx-int8", "recipe": ONNX_INT8_RECIPE,
+            "outliers": {"ratio": OUTLIER_RATIO, "max_per_layer": MAX_OUTLIERS_PER_LAYER,
+                         "probe": [PROBE_SEQUENCES, PROBE_LENGTH, PROBE_SEED]}}
 
 
 def quantize_onnx_int8(plain: str | Path, out: str | Path,
@@ -200,3 +238,95 @@ def quantize_onnx_int8(plain: str | Path, out: str | Path,
                          **copy.deepcopy(ONNX_INT8_RECIPE if recipe is None else recipe))
     finally:
         root.removeFilter(not_preprocessing_advice)
+
+
+class OutlierSplitLinear(torch.nn.Module):
+    """``linear`` with some input channels taken out of its matrix product: ``inner`` (a
+    copy of ``linear`` whose weight columns for those channels are zero) sees the input
+    with those channels zeroed, so a quantised ``inner`` scales its input by the ordinary
+    channels alone, and the outlier channels' part is added in fp32 by elementwise
+    products (no ``MatMul``, so ONNX Runtime's quantiser leaves it alone). In fp32 the
+    result equals ``linear``'s up to rounding."""
+
+    def __init__(self, linear: torch.nn.Linear, channels: list[int]) -> None:
+        super().__init__()
+        index = torch.tensor(channels, dtype=torch.long)
+        keep = torch.ones(linear.in_features, dtype=linear.weight.dtype)
+        keep[index] = 0
+        self.register_buffer("keep", keep)
+        self.register_buffer("index", index)
+        self.register_buffer("outlier_weight", linear.weight.detach()[:, index].T.clone())
+        self.inner = copy.deepcopy(linear)
+        with torch.no_grad():
+            self.inner.weight[:, index] = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        outliers = x.index_select(-1, self.index)
+        return self.inner(x * self.keep) + (outliers.unsqueeze(-1) * self.outlier_weight).sum(-2)
+
+
+def sentence_bounds(encoder: Any, tokenizer: Any | None) -> tuple[int | None, int | None]:
+    """The ids of the sentence start and end tokens: the tokenizer's, else the config's."""
+    config = getattr(encoder, "config", None)
+    first = last = None
+    if tokenizer is not None:
+        first = tokenizer.cls_token_id if tokenizer.cls_token_id is not None else tokenizer.bos_token_id
+        last = tokenizer.sep_token_id if tokenizer.sep_token_id is not None else tokenizer.eos_token_id
+    if first is None:
+        first = getattr(config, "bos_token_id", None)
+    if last is None:
+        last = getattr(config, "eos_token_id", None)
+    return first, last
+
+
+def outlier_channels(encoder: Any, bounds: tuple[int | None, int | None] = (None, None),
+                     ratio: float | None = None,
+                     max_per_layer: int | None = None) -> dict[str, list[int]]:
+    """The outlier input channels of each ``nn.Linear`` of ``encoder`` (its module name ->
+    channel indices, largest first; layers without any left out), found by one fp32 pass
+    over :data:`PROBE_SEQUENCES` random token-id sequences framed by ``bounds`` (the
+    start and end token ids; ``None`` leaves that end random). ``ratio`` and
+    ``max_per_layer`` default to :data:`OUTLIER_RATIO` and :data:`MAX_OUTLIERS_PER_LAYER`
+    (``ratio=inf`` finds none)."""
+    ratio = OUTLIER_RATIO if ratio is None else ratio
+    max_per_layer = MAX_OUTLIERS_PER_LAYER if max_per_layer is None else max_per_layer
+    vocab = encoder.get_input_embeddings().num_embeddings
+    generator = torch.Generator().manual_seed(PROBE_SEED)
+    ids = torch.randint(0, vocab, (PROBE_SEQUENCES, PROBE_LENGTH), generator=generator)
+    if bounds[0] is not None:
+        ids[:, 0] = bounds[0]
+    if bounds[1] is not None:
+        ids[:, -1] = bounds[1]
+    peaks: dict[str, torch.Tensor] = {}
+
+    def record(name: str):
+        def hook(_module: Any, inputs: tuple[torch.Tensor, ...]) -> None:
+            peaks[name] = inputs[0].detach().abs().flatten(0, -2).amax(0)
+        return hook
+
+    handles = [module.register_forward_pre_hook(record(name))
+               for name, module in encoder.named_modules() if isinstance(module, torch.nn.Linear)]
+    try:
+        with torch.inference_mode():
+            encoder(input_ids=ids, attention_mask=torch.ones_like(ids))
+    finally:
+        for handle in handles:
+            handle.remove()
+    found: dict[str, list[int]] = {}
+    for name, peak in peaks.items():
+        index = (peak > ratio * peak.median()).nonzero().flatten()
+        if len(index):
+            found[name] = index[peak[index].argsort(descending=True)][:max_per_layer].tolist()
+    return found
+
+
+def split_outlier_channels(encoder: Any, bounds: tuple[int | None, int | None] = (None, None),
+                           ratio: float | None = None) -> dict[str, list[int]]:
+    """Replace, in place, each ``nn.Linear`` of ``encoder`` that has outlier input channels
+    (:func:`outlier_channels`) by an :class:`OutlierSplitLinear`; returns the channels."""
+    found = outlier_channels(encoder, bounds, ratio)
+    for name, channels in found.items():
+        parent, _, attr = name.rpartition(".")
+        owner = encoder.get_submodule(parent) if parent else encoder
+        setattr(owner, attr, OutlierSplitLinear(getattr(owner, attr), channels))
+    return found

@@ -1,0 +1,105 @@
+"""The outlier-channel split that both ``--optimize`` routes make before int8."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from xlre.modeling import optimize
+from xlre.modeling.optimize import (
+    OutlierSplitLinear,
+    optimize_for_cpu,
+    outlier_channels,
+    split_outlier_channels,
+)
+
+CHANNEL = 13  # the planted outlier: one FFN channel of the first layer
+
+
+class Wrapped(torch.nn.Module):
+    """What ``optimize_for_cpu`` takes: a module with an ``encoder``."""
+
+    def __init__(self, encoder: torch.nn.Module) -> None:
+        super().__init__()
+        self.encoder = encoder
+
+
+def micro_encoder(plant: bool = True) -> torch.nn.Module:
+    """A random two-layer XLM-R whose first FFN's activation ``CHANNEL`` is about 40 on
+    every token (its bias), with the others below 1: a planted massive activation."""
+    from transformers import XLMRobertaConfig, XLMRobertaModel
+
+    torch.manual_seed(0)
+    config = XLMRobertaConfig(vocab_size=500, hidden_size=32, num_hidden_layers=2,
+                              num_attention_heads=2, intermediate_size=64,
+                              max_position_embeddings=130, bos_token_id=0, pad_token_id=1,
+                              eos_token_id=2)
+    encoder = XLMRobertaModel(config, add_pooling_layer=False).eval()
+    if plant:
+        with torch.no_grad():
+            encoder.encoder.layer[0].intermediate.dense.bias[CHANNEL] = 40.0
+            # Its weight column small, so the planted channel does not swamp the output.
+            encoder.encoder.layer[0].output.dense.weight[:, CHANNEL] *= 0.01
+    return encoder
+
+
+def hidden(encoder, ids):
+    with torch.inference_mode():
+        return encoder(input_ids=ids, attention_mask=torch.ones_like(ids)).last_hidden_state
+
+
+def test_split_linear_equals_the_linear_and_keeps_the_outliers_out_of_its_product():
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(16, 8)
+    split = OutlierSplitLinear(linear, [2, 5])
+    x = torch.randn(3, 4, 16)
+    x[..., 2] = 100.0
+    seen = {}
+    split.inner.register_forward_pre_hook(lambda _m, inputs: seen.setdefault("x", inputs[0]))
+    assert torch.allclose(split(x), linear(x), atol=1e-4)
+    assert seen["x"][..., [2, 5]].abs().max() == 0, "the outlier channels never reach the product"
+    assert seen["x"][..., 0].abs().max() > 0
+    assert linear.weight[:, 2].abs().max() > 0, "the original layer is left as it was"
+
+
+def test_the_probe_finds_the_planted_channel_and_nothing_at_an_infinite_ratio():
+    encoder = micro_encoder()
+    found = outlier_channels(encoder, (0, 2))
+    assert found["encoder.layer.0.output.dense"][0] == CHANNEL
+    assert outlier_channels(encoder, (0, 2), ratio=float("inf")) == {}
+    assert outlier_channels(encoder, (0, 2)) == found, "the probe is seeded: the same split each time"
+    assert CHANNEL not in outlier_channels(micro_encoder(plant=False), (0, 2)).get(
+        "encoder.layer.0.output.dense", [])
+
+
+def test_splitting_leaves_the_fp32_encoder_unchanged():
+    encoder = micro_encoder()
+    ids = torch.randint(3, 500, (4, 12))
+    before = hidden(encoder, ids)
+    found = split_outlier_channels(encoder, (0, 2))
+    assert isinstance(encoder.encoder.layer[0].output.dense, OutlierSplitLinear)
+    assert found
+    assert torch.allclose(hidden(encoder, ids), before, atol=1e-5)
+
+
+def relative_error(route: str, monkeypatch, tmp_path, split: bool) -> float:
+    ids = torch.randint(3, 500, (8, 20))
+    ids[:, 0], ids[:, -1] = 0, 2
+    reference = hidden(micro_encoder(), ids)
+    if not split:
+        monkeypatch.setattr(optimize, "OUTLIER_RATIO", float("inf"))
+    model = optimize_for_cpu(Wrapped(micro_encoder()), route, tmp_path / ("split" if split else "plain"))
+    monkeypatch.undo()
+    out = hidden(model.encoder, ids)
+    return float((out - reference).norm() / reference.norm())
+
+
+@pytest.mark.parametrize("route", ["int8", "onnx-int8"])
+def test_the_split_brings_int8_closer_to_fp32_with_a_massive_activation(route, monkeypatch, tmp_path):
+    if route == "onnx-int8":
+        pytest.importorskip("onnxruntime")
+    (tmp_path / "split").mkdir()
+    (tmp_path / "plain").mkdir()
+    with_split = relative_error(route, monkeypatch, tmp_path, split=True)
+    without = relative_error(route, monkeypatch, tmp_path, split=False)
+    assert with_split < without / 2, (with_split, without)
