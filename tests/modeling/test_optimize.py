@@ -103,3 +103,16 @@ def test_the_split_brings_int8_closer_to_fp32_with_a_massive_activation(route, m
     with_split = relative_error(route, monkeypatch, tmp_path, split=True)
     without = relative_error(route, monkeypatch, tmp_path, split=False)
     assert with_split < without / 2, (with_split, without)
+
+
+def test_the_onnx_export_keeps_the_outlier_products_in_fp32(tmp_path):
+    pytest.importorskip("onnxruntime")
+    import onnx
+
+    found = outlier_channels(micro_encoder(), (0, 2))
+    model = optimize_for_cpu(Wrapped(micro_encoder()), "onnx-int8", tmp_path)
+    graph = onnx.load(str(model.encoder.path)).graph
+    weights = {t.name for t in graph.initializer if t.name.endswith(".outlier_weight")}
+    fp32 = [n for n in graph.node if n.op_type == "MatMul" and weights.intersection(n.input)]
+    assert len(fp32) == len(found) >= 1
+    assert any(n.op_type == "MatMulInteger" for n in graph.node), "the rest is int8"

@@ -64,6 +64,9 @@ MAX_OUTLIERS_PER_LAYER = 8
 #: The probe: this many sequences of this many random token ids, from a fixed seed, so
 #: that the same model always gets the same split.
 PROBE_SEQUENCES, PROBE_LENGTH, PROBE_SEED = 32, 32, 0
+#: The buffer of :class:`OutlierSplitLinear` that holds the outlier channels' weights; its
+#: name marks the matrix products that ONNX quantisation leaves in fp32.
+OUTLIER_WEIGHT = "outlier_weight"
 
 
 def optimize_for_cpu(model: Any, route: str, model_dir: str | Path | None = None,
@@ -202,7 +205,10 @@ def onnx_int8_encoder(model: Any, model_dir: str | Path | None,
                               dynamic_axes={k: {0: "batch", 1: "length"}
                                             for k in ("input_ids", "attention_mask", "hidden")},
                               opset_version=17, dynamo=False)
-        quantize_onnx_int8(plain, quantized)
+        kept = quantize_onnx_int8(plain, quantized)
+        if kept != len(split):
+            raise RuntimeError(f"onnx-int8: {len(split)} linear layers have outlier channels, "
+                               f"but the exported graph shows {kept} of their fp32 products")
         os.replace(quantized, target)
     if stamp is not None:
         tmp_stamp = stamp_file.with_suffix(".json.tmp")
@@ -215,15 +221,25 @@ def _stamp_record(stamp: dict[str, Any]) -> dict[str, Any]:
     """What the cache records beside its file: the weights it was made from, and how."""
     return {"weights": stamp, "route": "onnx-int8", "recipe": ONNX_INT8_RECIPE,
             "outliers": {"ratio": OUTLIER_RATIO, "max_per_layer": MAX_OUTLIERS_PER_LAYER,
-                         "probe": [PROBE_SEQUENCES, PROBE_LENGTH, PROBE_SEED]}}
+                         "probe": [PROBE_SEQUENCES, PROBE_LENGTH, PROBE_SEED],
+                         "product": "fp32 MatMul"}}
 
 
 def quantize_onnx_int8(plain: str | Path, out: str | Path,
                        recipe: dict[str, Any] | None = None) -> None:
     """Quantise the fp32 ONNX file ``plain`` into ``out`` by ``recipe`` (``quantize_dynamic``
-    arguments; default :data:`ONNX_INT8_RECIPE`, ``{}`` for ONNX Runtime's defaults)."""
+    arguments; default :data:`ONNX_INT8_RECIPE`, ``{}`` for ONNX Runtime's defaults).
+    The matrix products of :class:`OutlierSplitLinear`'s outlier channels stay fp32;
+    returns how many there are."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    graph = onnx.load(str(plain), load_external_data=False).graph
+    outlier_weights = {t.name for t in graph.initializer if t.name.endswith("." + OUTLIER_WEIGHT)}
+    keep_fp32 = [node.name for node in graph.node
+                 if node.op_type == "MatMul" and outlier_weights.intersection(node.input)]
+    options = copy.deepcopy(ONNX_INT8_RECIPE if recipe is None else recipe)
+    options["nodes_to_exclude"] = list(options.get("nodes_to_exclude", [])) + keep_fp32
 
     def not_preprocessing_advice(record: logging.LogRecord) -> bool:
         # quantize_dynamic advises, on the root logger, to pre-process the graph first;
@@ -235,18 +251,21 @@ def quantize_onnx_int8(plain: str | Path, out: str | Path,
     try:
         quantize_dynamic(str(plain), str(out), weight_type=QuantType.QInt8,
                          extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
-                         **copy.deepcopy(ONNX_INT8_RECIPE if recipe is None else recipe))
+                         **options)
     finally:
         root.removeFilter(not_preprocessing_advice)
+    return len(keep_fp32)
 
 
 class OutlierSplitLinear(torch.nn.Module):
     """``linear`` with some input channels taken out of its matrix product: ``inner`` (a
     copy of ``linear`` whose weight columns for those channels are zero) sees the input
     with those channels zeroed, so a quantised ``inner`` scales its input by the ordinary
-    channels alone, and the outlier channels' part is added in fp32 by elementwise
-    products (no ``MatMul``, so ONNX Runtime's quantiser leaves it alone). In fp32 the
-    result equals ``linear``'s up to rounding."""
+    channels alone, and the outlier channels' part is added by a small fp32 matrix
+    product with ``outlier_weight``, which :func:`quantize_onnx_int8` leaves unquantised
+    by that buffer's name. (On multilingual-e5-small that product costs 8% of the int8
+    encoder's time, against 18% for the elementwise product and sum first tried.) In
+    fp32 the result equals ``linear``'s up to rounding."""
 
     def __init__(self, linear: torch.nn.Linear, channels: list[int]) -> None:
         super().__init__()
@@ -255,14 +274,14 @@ class OutlierSplitLinear(torch.nn.Module):
         keep[index] = 0
         self.register_buffer("keep", keep)
         self.register_buffer("index", index)
-        self.register_buffer("outlier_weight", linear.weight.detach()[:, index].T.clone())
+        self.register_buffer(OUTLIER_WEIGHT, linear.weight.detach()[:, index].T.clone())
         self.inner = copy.deepcopy(linear)
         with torch.no_grad():
             self.inner.weight[:, index] = 0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         outliers = x.index_select(-1, self.index)
-        return self.inner(x * self.keep) + (outliers.unsqueeze(-1) * self.outlier_weight).sum(-2)
+        return self.inner(x * self.keep) + torch.matmul(outliers, getattr(self, OUTLIER_WEIGHT))
 
 
 def sentence_bounds(encoder: Any, tokenizer: Any | None) -> tuple[int | None, int | None]:
