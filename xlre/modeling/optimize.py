@@ -226,7 +226,7 @@ def _stamp_record(stamp: dict[str, Any]) -> dict[str, Any]:
 
 
 def quantize_onnx_int8(plain: str | Path, out: str | Path,
-                       recipe: dict[str, Any] | None = None) -> None:
+                       recipe: dict[str, Any] | None = None) -> int:
     """Quantise the fp32 ONNX file ``plain`` into ``out`` by ``recipe`` (``quantize_dynamic``
     arguments; default :data:`ONNX_INT8_RECIPE`, ``{}`` for ONNX Runtime's defaults).
     The matrix products of :class:`OutlierSplitLinear`'s outlier channels stay fp32;
@@ -311,7 +311,10 @@ def outlier_channels(encoder: Any, bounds: tuple[int | None, int | None] = (None
     max_per_layer = MAX_OUTLIERS_PER_LAYER if max_per_layer is None else max_per_layer
     vocab = encoder.get_input_embeddings().num_embeddings
     generator = torch.Generator().manual_seed(PROBE_SEED)
-    ids = torch.randint(0, vocab, (PROBE_SEQUENCES, PROBE_LENGTH), generator=generator)
+    # No longer than the encoder takes (XLM-R's positions start after the padding id).
+    positions = getattr(getattr(encoder, "config", None), "max_position_embeddings", None)
+    length = PROBE_LENGTH if positions is None else max(2, min(PROBE_LENGTH, positions - 2))
+    ids = torch.randint(0, vocab, (PROBE_SEQUENCES, length), generator=generator)
     if bounds[0] is not None:
         ids[:, 0] = bounds[0]
     if bounds[1] is not None:
