@@ -41,7 +41,6 @@ import shutil
 import sys
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -144,30 +143,18 @@ def onnx_routes(encoder, tok, batches, threads: int, tmp: Path) -> dict:
     import torch
     from onnxruntime.transformers import optimizer
 
-    from xlre.modeling.optimize import quantize_onnx_int8, sentence_bounds, split_outlier_channels
-
-    class Hidden(torch.nn.Module):
-        def __init__(self, enc):
-            super().__init__()
-            self.enc = enc
-
-        def forward(self, input_ids, attention_mask):
-            return self.enc(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-
-    def export(enc, path):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(Hidden(enc).eval(), batches[-1], str(path),
-                              input_names=["input_ids", "attention_mask"], output_names=["hidden"],
-                              dynamic_axes={k: {0: "batch", 1: "length"}
-                                            for k in ("input_ids", "attention_mask", "hidden")},
-                              opset_version=17, dynamo=False)
+    from xlre.modeling.optimize import (
+        export_onnx,
+        quantize_onnx_int8,
+        sentence_bounds,
+        split_outlier_channels,
+    )
 
     plain, fused, split = tmp / "encoder.onnx", tmp / "encoder-fused.onnx", tmp / "encoder-split.onnx"
-    export(encoder, plain)
-    split_encoder = copy.deepcopy(encoder)
+    export_onnx(encoder.eval(), plain)
+    split_encoder = copy.deepcopy(encoder).eval()
     split_outlier_channels(split_encoder, sentence_bounds(encoder, tok))
-    export(split_encoder, split)
+    export_onnx(split_encoder, split)
     cfg = encoder.config
     optimizer.optimize_model(str(plain), model_type="bert", num_heads=cfg.num_attention_heads,
                              hidden_size=cfg.hidden_size).save_model_to_file(str(fused))

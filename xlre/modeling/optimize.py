@@ -92,9 +92,7 @@ def optimize_for_cpu(model: Any, route: str, model_dir: str | Path | None = None
         return model
     from torch.ao.quantization import quantize_dynamic
 
-    split = split_outlier_channels(model.encoder, bounds)
-    logger.info("int8: %d outlier channels of %d linear layers kept in fp32",
-                sum(map(len, split.values())), len(split))
+    split_outlier_channels(model.encoder, bounds)
 
     # Only the encoder: it is where the time goes, and the heads stay fp32 because
     # ``bag_scores`` reads the relation matrix's weight directly, which a quantised
@@ -190,21 +188,9 @@ def onnx_int8_encoder(model: Any, model_dir: str | Path | None,
     logger.info("onnx-int8: exporting and quantising the encoder into %s", target)
     with tempfile.TemporaryDirectory(dir=cache) as tmp:
         plain, quantized = Path(tmp) / "encoder.onnx", Path(tmp) / "encoder-int8.onnx"
-        example = (torch.ones((2, 8), dtype=torch.long), torch.ones((2, 8), dtype=torch.long))
-        with warnings.catch_warnings():
-            # The TorchScript exporter warns that it is legacy; it is the one that takes
-            # transformers encoders without extra packages, and its graph is measured.
-            warnings.simplefilter("ignore")
-            encoder = copy.deepcopy(model.encoder).eval()
-            split = split_outlier_channels(encoder, bounds)
-            logger.info("onnx-int8: %d outlier channels of %d linear layers kept in fp32",
-                        sum(map(len, split.values())), len(split))
-            torch.onnx.export(_Hidden(encoder), example, str(plain),
-                              input_names=["input_ids", "attention_mask"],
-                              output_names=["hidden"],
-                              dynamic_axes={k: {0: "batch", 1: "length"}
-                                            for k in ("input_ids", "attention_mask", "hidden")},
-                              opset_version=17, dynamo=False)
+        encoder = copy.deepcopy(model.encoder).eval()
+        split = split_outlier_channels(encoder, bounds)
+        export_onnx(encoder, plain)
         kept = quantize_onnx_int8(plain, quantized)
         if kept != len(split):
             raise RuntimeError(f"onnx-int8: {len(split)} linear layers have outlier channels, "
@@ -215,6 +201,22 @@ def onnx_int8_encoder(model: Any, model_dir: str | Path | None,
         tmp_stamp.write_text(json.dumps(_stamp_record(stamp)), encoding="utf-8")
         os.replace(tmp_stamp, stamp_file)
     return target
+
+
+def export_onnx(encoder: Any, path: str | Path) -> None:
+    """Write ``encoder`` (a transformers encoder; put in eval mode) as an fp32 ONNX graph from
+    ``input_ids`` and ``attention_mask`` (batch and length dynamic) to its last hidden
+    state, ``hidden``."""
+    example = (torch.ones((2, 8), dtype=torch.long), torch.ones((2, 8), dtype=torch.long))
+    with warnings.catch_warnings():
+        # The TorchScript exporter warns that it is legacy; it is the one that takes
+        # transformers encoders without extra packages, and its graph is measured.
+        warnings.simplefilter("ignore")
+        torch.onnx.export(_Hidden(encoder).eval(), example, str(path),
+                          input_names=["input_ids", "attention_mask"], output_names=["hidden"],
+                          dynamic_axes={k: {0: "batch", 1: "length"}
+                                        for k in ("input_ids", "attention_mask", "hidden")},
+                          opset_version=17, dynamo=False)
 
 
 def _stamp_record(stamp: dict[str, Any]) -> dict[str, Any]:
@@ -351,4 +353,6 @@ def split_outlier_channels(encoder: Any, bounds: tuple[int | None, int | None] =
         parent, _, attr = name.rpartition(".")
         owner = encoder.get_submodule(parent) if parent else encoder
         setattr(owner, attr, OutlierSplitLinear(getattr(owner, attr), channels))
+    logger.info("%d outlier channels of %d linear layers kept in fp32",
+                sum(map(len, found.values())), len(found))
     return found
