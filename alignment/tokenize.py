@@ -47,8 +47,9 @@ class TokenizerError(UserError, ValueError):
 def _spacy_tokenizer(lang: str) -> Any:
     """spaCy's tokenizer for ``lang``: the stored one where this machine has built it
     before (:mod:`alignment.tokenizer_cache`), else built by ``spacy.blank`` and stored."""
-    import spacy
+    from alignment.spacy_import import import_spacy
 
+    spacy = import_spacy()
     config = _SPACY_CONFIG.get(lang, {})
     stored = tokenizer_cache.load(lang, config)
     if stored is not None:

@@ -58,7 +58,9 @@ def cache_dir() -> Path:
 def _key(lang: str, config: dict[str, Any]) -> str:
     import _sre
 
-    import spacy
+    from alignment.spacy_import import import_spacy
+
+    spacy = import_spacy()
 
     parts = [FORMAT, spacy.__version__, sys.version, _sre.MAGIC, lang, config]
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:24]

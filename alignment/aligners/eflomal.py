@@ -150,6 +150,10 @@ class EflomalAligner(WordAligner):
         self._dir = Path(self._workdir.name)
         self._n_extra = 0
         self._last_n = 0
+        # save_priors_when_trained: where the next training's priors go, and the
+        # background count that writes them (target, pool, future).
+        self._priors_target: Path | None = None
+        self._background: tuple[Path, ProcessPoolExecutor, Any] | None = None
 
     @property
     def needs_whole_corpus(self) -> bool:
@@ -231,6 +235,7 @@ class EflomalAligner(WordAligner):
         returns the number of pairs and the indices of those with an empty side."""
         n = 0
         empty: set[int] = set()
+        self._finish_background()  # it reads the files this training rewrites
         src_path, tgt_path = self._dir / "text.src", self._dir / "text.tgt"
         with open(src_path, "w", encoding="utf-8") as fs, open(tgt_path, "w", encoding="utf-8") as ft:
             for n_src, n_tgt, src_line, tgt_line in rows:
@@ -252,6 +257,8 @@ class EflomalAligner(WordAligner):
         self._last_n = n
         if n:
             self._run(src_path, tgt_path, n + self._n_extra)
+            if self._priors_target is not None:
+                self._start_background_priors(self._priors_target)
         return n, empty
 
     def _link_lines(self, n: int) -> Iterator[tuple[str, str]]:
@@ -375,26 +382,82 @@ class EflomalAligner(WordAligner):
     def save_priors(self, path: Path | str, workers: int | None = None) -> None:
         """Write priors learnt by the last alignment (its text plus extra text), counted
         on ``workers`` processes (``None``: all cores); the file is the one eflomal's own
-        ``calculate_priors`` and ``write_priors`` would write (:mod:`alignment.aligners.priors`)."""
+        ``calculate_priors`` and ``write_priors`` would write (:mod:`alignment.aligners.priors`).
+        Where :meth:`save_priors_when_trained` asked for ``path``, this waits for the
+        background count instead (its errors are raised here)."""
         if not self._last_n:
             raise AlignerError("no alignment has been run yet: align a corpus before saving priors")
-        from alignment.aligners.priors import count_priors, write_priors
+        path = Path(path)
+        if self._background is not None and self._background[0] == path:
+            entries = self._finish_background()
+            _tmp_name(path).replace(path)
+            logger.info("eflomal: wrote priors (%d lexical entries) to %s", entries, path)
+            return
         from alignment.parallel_tokenize import resolve_workers
 
-        priors = count_priors(self._dir / "text.src", self._dir / "text.tgt", self._dir / "fwd",
-                              self._dir / "rev", self._last_n + self._n_extra, resolve_workers(workers))
-        path = Path(path)
+        entries = _write_priors(self._training_files(), self._last_n + self._n_extra,
+                                resolve_workers(workers), str(_tmp_name(path)))
+        _tmp_name(path).replace(path)
+        logger.info("eflomal: wrote priors (%d lexical entries) to %s", entries, path)
+
+    def save_priors_when_trained(self, path: Path | str | None) -> None:
+        """Count the priors of each later training in a background process, started as
+        soon as eflomal has written its links, so the count runs while the links are read
+        and symmetrised (one core on the main process); :meth:`save_priors` with the same
+        ``path`` then waits for it and puts the file in place. ``None`` stops it.
+
+        Where no worker can be forked (not Linux, a daemonic process, one core), the
+        priors are counted by :meth:`save_priors` as before."""
+        self._priors_target = Path(path) if path is not None else None
+
+    def _training_files(self) -> tuple[str, str, str, str]:
+        return (str(self._dir / "text.src"), str(self._dir / "text.tgt"), str(self._dir / "fwd"),
+                str(self._dir / "rev"))
+
+    def _start_background_priors(self, path: Path) -> None:
+        from alignment.parallel_tokenize import default_workers
+
+        if ("fork" not in multiprocessing.get_all_start_methods() or default_workers() < 2
+                or multiprocessing.current_process().daemon):
+            return
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as fh:
-            write_priors(fh, priors)
-        tmp.replace(path)
-        logger.info("eflomal: wrote priors (%d lexical entries) to %s", len(priors[0]), path)
+        pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
+        future = pool.submit(_write_priors, self._training_files(), self._last_n + self._n_extra, 1,
+                             str(_tmp_name(path)))
+        self._background = (path, pool, future)
+
+    def _finish_background(self) -> int:
+        """Wait for the background priors count, if one runs; its lexical entries (0: none ran)."""
+        if self._background is None:
+            return 0
+        _, pool, future = self._background
+        self._background = None
+        try:
+            return int(future.result())
+        finally:
+            pool.shutdown()
 
     def directional_links(self) -> Iterator[tuple[set[tuple[int, int]], set[tuple[int, int]]]]:
         """(forward, reverse) links of each pair of the last alignment, before symmetrising."""
         for f_line, r_line in self._link_lines(self._last_n):
             yield _parse_links(f_line), _parse_links(r_line)
+
+
+def _tmp_name(path: Path) -> Path:
+    return path.with_name(path.name + ".tmp")
+
+
+def _write_priors(files: tuple[str, str, str, str], n_lines: int, workers: int, out: str) -> int:
+    """Count the priors of ``files`` (training text, forward and reverse links) and
+    write them to ``out``; the number of lexical entries."""
+    from alignment.aligners.priors import count_priors, write_priors
+
+    src, tgt, fwd, rev = map(Path, files)
+    priors = count_priors(src, tgt, fwd, rev, n_lines, workers)
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "w", encoding="utf-8") as fh:
+        write_priors(fh, priors)
+    return len(priors[0])
 
 
 #: From this many lines, eflomal's two input files are written by two processes at once.

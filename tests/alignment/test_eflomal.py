@@ -61,6 +61,53 @@ def test_priors_round_trip(tmp_path: Path) -> None:
     assert identity_recall(links, shard) > 0.8
 
 
+def test_priors_counted_in_the_background_are_those_counted_after(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import alignment.parallel_tokenize as parallel_tokenize
+
+    monkeypatch.setattr(parallel_tokenize, "default_workers", lambda: 2)  # a 1-core runner too
+    aligner = EflomalAligner(symmetrize_method="intersect")
+    background = tmp_path / "run" / "priors.txt"
+    aligner.save_priors_when_trained(background)
+    first = toy_pairs(300, seed=3)
+    aligner.align([s for s, _ in first], [t for _, t in first])
+    assert aligner._background is not None and aligner._background[0] == background
+    # a second training waits for the first count (it rewrites the files that count reads)
+    second = toy_pairs(200, seed=5)
+    aligner.align([s for s, _ in second], [t for _, t in second])
+    aligner.save_priors(background)
+    assert aligner._background is None and not (tmp_path / "run" / "priors.txt.tmp").exists()
+    recounted = tmp_path / "recounted.txt"
+    aligner.save_priors(recounted, workers=1)  # counted here, from the second training's files
+    assert background.read_bytes() == recounted.read_bytes()
+    assert "LEX\tdog\tchien\t" in background.read_text(encoding="utf-8")
+
+
+def test_a_failed_background_count_is_raised_by_save_priors(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import alignment.parallel_tokenize as parallel_tokenize
+
+    monkeypatch.setattr(parallel_tokenize, "default_workers", lambda: 2)
+    aligner = EflomalAligner(symmetrize_method="intersect")
+    target = tmp_path / "priors.txt"
+    aligner.save_priors_when_trained(target)
+    # the training text, which only the priors count reads again, is cut short after
+    # eflomal has trained on it and before the count starts
+    real_run = aligner._run
+
+    def run_then_damage(*args: object) -> None:
+        real_run(*args)  # type: ignore[arg-type]
+        (aligner._dir / "text.src").write_text("dog\n", encoding="utf-8")
+
+    monkeypatch.setattr(aligner, "_run", run_then_damage)
+    pairs = toy_pairs(50, seed=6)
+    links = aligner.align([s for s, _ in pairs], [t for _, t in pairs])
+    assert len(links) == 50  # the links themselves are read as before
+    with pytest.raises(AlignerError, match="line 1: a link points past the end"):
+        aligner.save_priors(target)
+    assert not target.exists()
+
+
 def test_bad_priors_file_names_line(tmp_path: Path) -> None:
     bad = tmp_path / "p.txt"
     bad.write_text("LEX\ta\tb\t1\nHMMF\tx\t2\n", encoding="utf-8")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from alignment.records import TokenizedText
+from alignment.spacy_import import import_spacy
 from alignment.spans import char_to_token_span
 from xlre.annotate.config import RunError
 from xlre.records import Entity
@@ -14,7 +15,9 @@ def load_ner(models: tuple[str, ...]) -> dict[str, Any]:
     """spaCy pipelines by language, each with an ``ner`` component (``--ner MODEL``)."""
     out: dict[str, Any] = {}
     for name in models:
-        import spacy  # an NER pipeline is optional: loaded only when one is asked for
+        # An NER pipeline is optional: loaded only when one is asked for, with torch,
+        # which a transformer pipeline needs (alignment.spacy_import).
+        spacy = import_spacy(with_torch=True)
 
         try:
             nlp = spacy.load(name, disable=["parser", "lemmatizer", "tagger", "morphologizer", "attribute_ruler"])

@@ -20,9 +20,12 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
+from alignment.aligners.base import WordAligner
+from alignment.aligners.eflomal import eflomal_parts
 from alignment.corpus import BadLine, ParallelCorpus, parse_corpus_spec
 from alignment.pipeline import align_corpus
 from alignment.records import SentencePair
+from alignment.spacy_import import import_spacy
 from xlre.annotate import local_engine, ray_engine
 from xlre.annotate.annotator import Annotator
 from xlre.annotate.config import AnnotateConfig, RunError, make_aligner
@@ -121,6 +124,8 @@ def annotate(config: AnnotateConfig, resume: bool = False, progress: ProgressFn 
     timings: dict[str, float] = {}
 
     t0 = time.perf_counter()
+    if config.ner:  # before anything imports spaCy without torch (alignment.spacy_import)
+        import_spacy(with_torch=True)
     kb: KnowledgeBase | KBIndex
     if config.kb_index is not None:
         specs = [(lang, config.min_alias_chars, config.case, config.zh_script)
@@ -142,20 +147,22 @@ def annotate(config: AnnotateConfig, resume: bool = False, progress: ProgressFn 
     t0 = time.perf_counter()
     check_corpus(run_dir, config, links_path, spans_path)
     timings["check_corpus"] = time.perf_counter() - t0
+    aligned: WordAligner | None = None
     if links_path is not None and not links_path.exists():
         t0 = time.perf_counter()
-        aligner = make_aligner(config)
+        aligned = make_aligner(config)
+        for part in eflomal_parts(aligned):
+            # counted in the background while the links are read; saved below
+            part.save_priors_when_trained(run_dir / PRIORS_FILE)
         extras = [ParallelCorpus(p, config.src_lang, config.tgt_lang, tgt_path=t, skip_bad=config.skip_bad)
                   for p, t in map(parse_corpus_spec, config.extra_corpora)]
-        align_corpus(corpus(), aligner, links_path, annotator.src_tok, annotator.tgt_tok,
+        align_corpus(corpus(), aligned, links_path, annotator.src_tok, annotator.tgt_tok,
                      extra_corpora=extras, progress=progress, spans_path=spans_path)
         timings["align_corpus"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        aligner.save_priors(run_dir / PRIORS_FILE)  # type: ignore[attr-defined]
-        timings["save_priors"] = time.perf_counter() - t0
 
     # Stage 1b: how the source side writes the gazetteer's one-word aliases, counted once
     # and kept, so a resumed run and every worker judge common words alike (xlre.kb.casing).
+    # It runs while the priors are counted.
     words = annotator.linker.gazetteer.single_words
     if config.linking == "rank" and words:
         t0 = time.perf_counter()
@@ -167,6 +174,10 @@ def annotate(config: AnnotateConfig, resume: bool = False, progress: ProgressFn 
             casing.write(casing_path)
         annotator.linker.casing = casing
         timings["count_casing"] = time.perf_counter() - t0
+    if aligned is not None:
+        t0 = time.perf_counter()
+        aligned.save_priors(run_dir / PRIORS_FILE)  # type: ignore[attr-defined]
+        timings["save_priors"] = time.perf_counter() - t0
 
     # Stage 2: shards, on the stage-1 tokens where the run kept them (a run begun by an
     # xlre that did not keep them tokenizes again, with the same tokenizers).

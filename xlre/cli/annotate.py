@@ -189,6 +189,10 @@ def eval_projection_cmd(
     from xlre.evaluation import evaluate_projection
     from xlre.kb import load_kb
 
+    if ner:  # before the tokenizers import spaCy without torch (alignment.spacy_import)
+        from alignment.spacy_import import import_spacy
+
+        import_spacy(with_torch=True)
     word_aligner = None
     if links is None:
         word_aligner = build_aligner(aligner, symmetrize=symmetrize, stem_prefix=stem_prefix,

@@ -70,6 +70,9 @@ def stop_words(lang: str) -> frozenset[str]:
     5 s. Without that file, the language's Defaults (or their absence) decide."""
     import importlib.util
 
+    from alignment.spacy_import import import_spacy
+
+    import_spacy()
     import spacy.lang
     from spacy.util import get_lang_class
 
