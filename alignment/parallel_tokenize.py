@@ -78,6 +78,14 @@ def default_workers() -> int:
         return os.cpu_count() or 1
 
 
+def can_fork_helpers() -> bool:
+    """Whether work can go to forked helper processes here: fork (Linux), more than one
+    core, and a process that may start children."""
+    return ("fork" in multiprocessing.get_all_start_methods()
+            and default_workers() > 1
+            and not multiprocessing.current_process().daemon)
+
+
 def resolve_workers(workers: int | None) -> int:
     """``workers``, or all cores for ``None``; a value below 1 is a :class:`SettingError`."""
     if workers is None:

@@ -415,7 +415,9 @@ class EflomalAligner(WordAligner):
                 str(self._dir / "rev"))
 
     def _start_background_priors(self, path: Path) -> None:
-        if not _can_fork_helpers():
+        from alignment.parallel_tokenize import can_fork_helpers
+
+        if not can_fork_helpers():
             return
         pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
         future = pool.submit(_write_priors, self._training_files(), self._last_n + self._n_extra, 1,
@@ -460,21 +462,13 @@ def _write_priors(files: tuple[str, str, str, str], n_lines: int, workers: int, 
 PARALLEL_PREPARE_FROM = 20_000
 
 
-def _can_fork_helpers() -> bool:
-    """Whether work can go to forked helper processes here: fork (Linux), more than one
-    core, and a process that may start children."""
-    from alignment.parallel_tokenize import default_workers
-
-    return ("fork" in multiprocessing.get_all_start_methods()
-            and default_workers() > 1
-            and not multiprocessing.current_process().daemon)
-
-
 def _two_sides_at_once(eflomal: Any) -> bool:
     """Whether :meth:`EflomalAligner._align_sides_at_once` can run here: forked helpers
-    (:func:`_can_fork_helpers`), and an eflomal with the two functions its
+    (:func:`can_fork_helpers`), and an eflomal with the two functions its
     ``Aligner.align`` is made of."""
-    return (_can_fork_helpers()
+    from alignment.parallel_tokenize import can_fork_helpers
+
+    return (can_fork_helpers()
             and callable(getattr(eflomal, "to_eflomal_text_file", None))
             and callable(getattr(eflomal, "align", None)))
 

@@ -150,6 +150,52 @@ def test_a_run_made_before_ranked_linking_resumes_only_as_strict(tmp_path: Path,
     assert "resolved_by_prior" in ranked["counts"]["linking"]
 
 
+def test_casing_counted_by_the_background_helper_equals_the_inline_count(
+        tmp_path: Path, kb_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import xlre.annotate.run as run_module
+    from alignment import parallel_tokenize
+
+    monkeypatch.setattr(parallel_tokenize, "default_workers", lambda: 2)  # a 1-core runner too
+    corpus = tmp_path / "corpus.tsv"
+    write_corpus(corpus)
+    with open(corpus, "a", encoding="utf-8") as fh:  # words the casing counts: lowercase and on their own
+        fh.write("c0\tthey said that paris was far away .\tils ont dit que paris était loin .\n"
+                 "c1\twe saw that Berlin was big and paris was small .\tnous avons vu que Berlin était grand .\n")
+    helpers = []
+    real = run_module._BackgroundCasing
+    monkeypatch.setattr(run_module, "_BackgroundCasing", lambda *a: helpers.append(real(*a)) or helpers[-1])
+    annotate(config(tmp_path, kb_dir, "background"))
+    assert len(helpers) == 1
+    monkeypatch.setattr(run_module, "can_fork_helpers", lambda: False)
+    annotate(config(tmp_path, kb_dir, "inline"))
+    assert len(helpers) == 1
+    background = (tmp_path / "background" / "casing.tsv").read_text(encoding="utf-8")
+    assert background and background == (tmp_path / "inline" / "casing.tsv").read_text(encoding="utf-8")
+    assert records(tmp_path / "background") == records(tmp_path / "inline")
+
+
+def test_a_failed_background_casing_count_stops_the_run_with_its_error(
+        tmp_path: Path, kb_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    import xlre.annotate.run as run_module
+    from alignment import parallel_tokenize
+    from alignment.errors import CorpusError
+
+    monkeypatch.setattr(parallel_tokenize, "default_workers", lambda: 2)
+
+    def bad_line(*_: object) -> None:
+        raise CorpusError("corpus.tsv", 7, "no tab", "add one")
+
+    monkeypatch.setattr(run_module, "_source_casing", bad_line)  # inherited by the forked helper
+    with pytest.raises(CorpusError, match=r"corpus.tsv:7: no tab"):
+        annotate(config(tmp_path, kb_dir, "raised"))
+    assert not (tmp_path / "raised" / "casing.tsv").exists()
+    monkeypatch.setattr(run_module, "_source_casing", lambda *_: os._exit(3))
+    with pytest.raises(RunError, match="exit code 3"):
+        annotate(config(tmp_path, kb_dir, "killed"))
+
+
 # ---------------------------------------------------------------- resume guards (issue 21)
 def test_resume_refuses_a_corpus_that_changed_or_links_that_do_not_cover_it(
         tmp_path: Path, kb_dir: Path) -> None:

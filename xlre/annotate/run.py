@@ -13,16 +13,20 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import multiprocessing
+import os
 import platform
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, replace
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 from alignment.aligners.base import WordAligner
 from alignment.aligners.eflomal import eflomal_parts
 from alignment.corpus import BadLine, ParallelCorpus, parse_corpus_spec
+from alignment.parallel_tokenize import can_fork_helpers
 from alignment.pipeline import align_corpus
 from alignment.records import SentencePair
 from alignment.spacy_import import import_spacy
@@ -109,6 +113,60 @@ def _take(fh: Any, n: int) -> list[str] | None:
     return lines
 
 
+#: The background casing count's niceness: it yields the cores to the alignment.
+CASING_NICENESS = 19
+
+
+def _source_casing(config: AnnotateConfig, words: frozenset[str]) -> CaseStats:
+    """:func:`count_casing` of ``words`` over the source side of the run's corpus."""
+    corpus = ParallelCorpus(config.corpus, config.src_lang, config.tgt_lang, tgt_path=config.tgt_file,
+                            fmt=config.corpus_format, skip_bad=config.skip_bad)  # type: ignore[arg-type]
+    return count_casing((p.src_text for p in corpus if isinstance(p, SentencePair)), words)
+
+
+def _casing_helper(config: AnnotateConfig, words: frozenset[str], send: Connection) -> None:
+    """The forked helper of :class:`_BackgroundCasing`: sends (True, stats) or (False, error)."""
+    os.nice(CASING_NICENESS)
+    try:
+        result: tuple[bool, Any] = (True, _source_casing(config, words))
+    except BaseException as exc:  # not handled here: sent to the run, which raises it
+        result = (False, exc)
+    send.send(result)
+    send.close()
+
+
+class _BackgroundCasing:
+    """The source casing counted by a forked helper at low priority, so that it takes
+    the cycles the alignment leaves idle. :meth:`get` waits for the :class:`CaseStats`
+    or raises the helper's error; :meth:`close` stops a helper still running, so a run
+    that fails meanwhile does not wait for it."""
+
+    def __init__(self, config: AnnotateConfig, words: frozenset[str]) -> None:
+        ctx = multiprocessing.get_context("fork")  # the words are inherited, not pickled
+        self._recv, send = ctx.Pipe(duplex=False)
+        self._helper = ctx.Process(target=_casing_helper, args=(config, words, send), daemon=True)
+        self._helper.start()
+        send.close()
+
+    def get(self) -> CaseStats:
+        try:
+            ok, value = self._recv.recv()
+        except EOFError:
+            self._helper.join()
+            raise RunError(f"the casing count's helper process stopped with exit code {self._helper.exitcode} "
+                           "before it sent its counts (out of memory?). Fix: free memory and resume the "
+                           "run (--resume)") from None
+        if not ok:
+            raise value
+        return value  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        if self._helper.is_alive():
+            self._helper.terminate()
+        self._helper.join()
+        self._recv.close()
+
+
 def annotate(config: AnnotateConfig, resume: bool = False, progress: ProgressFn | None = None) -> dict[str, Any]:
     """Run (or resume) an annotation run; returns the manifest (also written to disk)."""
     config.validate()
@@ -140,40 +198,49 @@ def annotate(config: AnnotateConfig, resume: bool = False, progress: ProgressFn 
         return ParallelCorpus(config.corpus, config.src_lang, config.tgt_lang, tgt_path=config.tgt_file,
                               fmt=config.corpus_format, skip_bad=config.skip_bad)  # type: ignore[arg-type]
 
-    # Stage 1: whole-corpus word links, computed once (eflomal learns from all the text).
-    whole = config.aligner in ("eflomal", "combined") and config.priors is None
-    links_path = run_dir / LINKS_FILE if whole else None
-    spans_path = run_dir / SPANS_FILE if whole else None
-    t0 = time.perf_counter()
-    check_corpus(run_dir, config, links_path, spans_path)
-    timings["check_corpus"] = time.perf_counter() - t0
-    aligned: WordAligner | None = None
-    if links_path is not None and not links_path.exists():
-        t0 = time.perf_counter()
-        aligned = make_aligner(config)
-        for part in eflomal_parts(aligned):
-            # counted in the background while the links are read; saved below
-            part.save_priors_when_trained(run_dir / PRIORS_FILE)
-        extras = [ParallelCorpus(p, config.src_lang, config.tgt_lang, tgt_path=t, skip_bad=config.skip_bad)
-                  for p, t in map(parse_corpus_spec, config.extra_corpora)]
-        align_corpus(corpus(), aligned, links_path, annotator.src_tok, annotator.tgt_tok,
-                     extra_corpora=extras, progress=progress, spans_path=spans_path)
-        timings["align_corpus"] = time.perf_counter() - t0
-
-    # Stage 1b: how the source side writes the gazetteer's one-word aliases, counted once
-    # and kept, so a resumed run and every worker judge common words alike (xlre.kb.casing).
-    # It runs while the priors are counted.
+    # Stage 1b's casing count starts first, in a background process at low priority: it
+    # takes the cycles the alignment leaves idle, and the run waits for it only after.
     words = annotator.linker.gazetteer.single_words
-    if config.linking == "rank" and words:
+    casing_path = run_dir / CASING_FILE
+    use_casing = config.linking == "rank" and bool(words)
+    with contextlib.ExitStack() as stack:
+        casing_job = None
+        if use_casing and not casing_path.exists() and can_fork_helpers():
+            casing_job = _BackgroundCasing(config, words)
+            stack.callback(casing_job.close)
+
+        # Stage 1: whole-corpus word links, computed once (eflomal learns from all the text).
+        whole = config.aligner in ("eflomal", "combined") and config.priors is None
+        links_path = run_dir / LINKS_FILE if whole else None
+        spans_path = run_dir / SPANS_FILE if whole else None
         t0 = time.perf_counter()
-        casing_path = run_dir / CASING_FILE
-        if casing_path.exists():
-            casing = CaseStats.read(casing_path)
-        else:
-            casing = count_casing((p.src_text for p in corpus() if isinstance(p, SentencePair)), words)
-            casing.write(casing_path)
-        annotator.linker.casing = casing
-        timings["count_casing"] = time.perf_counter() - t0
+        check_corpus(run_dir, config, links_path, spans_path)
+        timings["check_corpus"] = time.perf_counter() - t0
+        aligned: WordAligner | None = None
+        if links_path is not None and not links_path.exists():
+            t0 = time.perf_counter()
+            aligned = make_aligner(config)
+            for part in eflomal_parts(aligned):
+                # counted in the background while the links are read; saved below
+                part.save_priors_when_trained(run_dir / PRIORS_FILE)
+            extras = [ParallelCorpus(p, config.src_lang, config.tgt_lang, tgt_path=t, skip_bad=config.skip_bad)
+                      for p, t in map(parse_corpus_spec, config.extra_corpora)]
+            align_corpus(corpus(), aligned, links_path, annotator.src_tok, annotator.tgt_tok,
+                         extra_corpora=extras, progress=progress, spans_path=spans_path)
+            timings["align_corpus"] = time.perf_counter() - t0
+
+        # Stage 1b: how the source side writes the gazetteer's one-word aliases, counted
+        # once and kept, so a resumed run and every worker judge common words alike
+        # (xlre.kb.casing).
+        if use_casing:
+            t0 = time.perf_counter()
+            if casing_path.exists():
+                casing = CaseStats.read(casing_path)
+            else:
+                casing = casing_job.get() if casing_job is not None else _source_casing(config, words)
+                casing.write(casing_path)
+            annotator.linker.casing = casing
+            timings["count_casing"] = time.perf_counter() - t0
     if aligned is not None:
         t0 = time.perf_counter()
         aligned.save_priors(run_dir / PRIORS_FILE)  # type: ignore[attr-defined]
