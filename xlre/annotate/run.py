@@ -117,11 +117,15 @@ def _take(fh: Any, n: int) -> list[str] | None:
 CASING_NICENESS = 19
 
 
+def _run_corpus(config: AnnotateConfig) -> ParallelCorpus:
+    """The run's corpus, read afresh from the start."""
+    return ParallelCorpus(config.corpus, config.src_lang, config.tgt_lang, tgt_path=config.tgt_file,
+                          fmt=config.corpus_format, skip_bad=config.skip_bad)  # type: ignore[arg-type]
+
+
 def _source_casing(config: AnnotateConfig, words: frozenset[str]) -> CaseStats:
     """:func:`count_casing` of ``words`` over the source side of the run's corpus."""
-    corpus = ParallelCorpus(config.corpus, config.src_lang, config.tgt_lang, tgt_path=config.tgt_file,
-                            fmt=config.corpus_format, skip_bad=config.skip_bad)  # type: ignore[arg-type]
-    return count_casing((p.src_text for p in corpus if isinstance(p, SentencePair)), words)
+    return count_casing((p.src_text for p in _run_corpus(config) if isinstance(p, SentencePair)), words)
 
 
 def _casing_helper(config: AnnotateConfig, words: frozenset[str], send: Connection) -> None:
@@ -194,10 +198,6 @@ def annotate(config: AnnotateConfig, resume: bool = False, progress: ProgressFn 
     annotator = Annotator(config, kb)
     timings["load_kb_and_gazetteers"] = time.perf_counter() - t0
 
-    def corpus() -> ParallelCorpus:
-        return ParallelCorpus(config.corpus, config.src_lang, config.tgt_lang, tgt_path=config.tgt_file,
-                              fmt=config.corpus_format, skip_bad=config.skip_bad)  # type: ignore[arg-type]
-
     # Stage 1b's casing count starts first, in a background process at low priority: it
     # takes the cycles the alignment leaves idle, and the run waits for it only after.
     words = annotator.linker.gazetteer.single_words
@@ -225,7 +225,7 @@ def annotate(config: AnnotateConfig, resume: bool = False, progress: ProgressFn 
                 part.save_priors_when_trained(run_dir / PRIORS_FILE)
             extras = [ParallelCorpus(p, config.src_lang, config.tgt_lang, tgt_path=t, skip_bad=config.skip_bad)
                       for p, t in map(parse_corpus_spec, config.extra_corpora)]
-            align_corpus(corpus(), aligned, links_path, annotator.src_tok, annotator.tgt_tok,
+            align_corpus(_run_corpus(config), aligned, links_path, annotator.src_tok, annotator.tgt_tok,
                          extra_corpora=extras, progress=progress, spans_path=spans_path)
             timings["align_corpus"] = time.perf_counter() - t0
 
@@ -258,7 +258,7 @@ def annotate(config: AnnotateConfig, resume: bool = False, progress: ProgressFn 
         stale.unlink()
     todo = (
         (n, items, lines, spans, str(shard_dir))
-        for n, items, lines, spans in _shards(corpus(), config.shard_size, links_path, spans_path)
+        for n, items, lines, spans in _shards(_run_corpus(config), config.shard_size, links_path, spans_path)
         if n % config.num_shards == config.shard_index and n not in done
     )
     if config.engine == "ray":
