@@ -285,10 +285,13 @@ def test_optimized_routes_give_the_fp32_triples_within_a_score_tolerance(model_d
         assert abs(fp32[key] - int8[key]) <= tol, (key, fp32[key], int8[key])
 
 
-def test_onnx_route_caches_its_export_until_the_weights_change(model_dir, tmp_path):
+def test_onnx_route_caches_its_export_until_the_weights_change(model_dir, tmp_path, monkeypatch):
     pytest.importorskip("onnxruntime")
     import shutil
 
+    from xlre.modeling import optimize
+
+    monkeypatch.setattr(optimize, "int8_products_saturate", lambda: False)  # the full-range file
     model = tmp_path / "model"
     shutil.copytree(model_dir, model)
     first = Extractor.from_pretrained(model, device="cpu", optimize="onnx-int8").model.encoder
@@ -315,12 +318,14 @@ def test_onnx_route_makes_its_export_again_when_the_recipe_changes(model_dir, tm
 
     model = tmp_path / "model"
     shutil.copytree(model_dir, model)
+    monkeypatch.setattr(optimize, "int8_products_saturate", lambda: False)  # the full-range file
+    saved = optimize.ONNX_INT8_RECIPE
     monkeypatch.setattr(optimize, "ONNX_INT8_RECIPE", {})  # ONNX Runtime's defaults
     Extractor.from_pretrained(model, device="cpu", optimize="onnx-int8")
     target = model / "onnx" / "encoder-int8.onnx"
     made = target.stat().st_mtime_ns
     assert json.loads((model / "onnx" / "encoder-int8.json").read_text())["recipe"] == {}
-    monkeypatch.undo()
+    monkeypatch.setattr(optimize, "ONNX_INT8_RECIPE", saved)
     Extractor.from_pretrained(model, device="cpu", optimize="onnx-int8")
     assert target.stat().st_mtime_ns != made  # made again
     graph = onnx.load(str(target)).graph

@@ -116,3 +116,64 @@ def test_the_onnx_export_keeps_the_outlier_products_in_fp32(tmp_path):
     fp32 = [n for n in graph.node if n.op_type == "MatMul" and weights.intersection(n.input)]
     assert len(fp32) == len(found) >= 1
     assert any(n.op_type == "MatMulInteger" for n in graph.node), "the rest is int8"
+
+
+@pytest.mark.parametrize(("machine", "flags", "saturate"), [
+    ("x86_64", "fpu sse2 avx2 avx512f avx512_vnni", False),
+    ("x86_64", "fpu sse2 avx2 avx_vnni", False),
+    ("x86_64", "fpu sse2 avx2 avx512f avx512bw", True),  # AVX-512 without VNNI saturates too
+    ("AMD64", None, True),  # flags unknown (no cpuinfo): the safe side
+    ("aarch64", "fp asimd asimddp", False),
+])
+def test_int8_saturation_is_judged_by_the_cpus_vnni_flag(machine, flags, saturate, monkeypatch, tmp_path):
+    import platform
+
+    monkeypatch.setattr(platform, "machine", lambda: machine)
+    cpuinfo = tmp_path / "cpuinfo"
+    if flags is not None:
+        cpuinfo.write_text(f"processor\t: 0\nmodel name\t: Some CPU\nflags\t\t: {flags}\n\n"
+                           f"processor\t: 1\nflags\t\t: {flags}\n")
+    assert optimize.int8_products_saturate(cpuinfo) is saturate
+    monkeypatch.setattr(optimize, "int8_products_saturate", lambda: saturate)
+    assert optimize.onnx_int8_recipe().get("reduce_range", False) is saturate
+    assert "reduce_range" not in optimize.ONNX_INT8_RECIPE, "the constant itself is left alone"
+
+
+def int8_weights(path) -> list:
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(path)).graph
+    products = {i for n in graph.node if n.op_type == "MatMulInteger" for i in n.input}
+    return [numpy_helper.to_array(t) for t in graph.initializer if t.name in products
+            and t.data_type == onnx.TensorProto.INT8]
+
+
+def test_a_cpu_without_vnni_gets_its_own_7_bit_export(tmp_path, monkeypatch):
+    """On a CPU whose int8 products saturate, the weights span [-64, 64] (so no pair of
+    u8 x s8 products overflows 16 bits), in a file of their own beside the full-range
+    one, which is left as it was."""
+    pytest.importorskip("onnxruntime")
+    monkeypatch.setattr(optimize, "int8_products_saturate", lambda: False)
+    full = optimize_for_cpu(Wrapped(micro_encoder()), "onnx-int8", tmp_path).encoder.path
+    monkeypatch.setattr(optimize, "int8_products_saturate", lambda: True)
+    reduced = optimize_for_cpu(Wrapped(micro_encoder()), "onnx-int8", tmp_path).encoder.path
+    assert (full.name, reduced.name) == ("encoder-int8.onnx", "encoder-int8-7bit.onnx")
+    assert full.exists()
+    full_w, reduced_w = int8_weights(full), int8_weights(reduced)
+    assert full_w and len(full_w) == len(reduced_w)
+    assert max(abs(int(w.min())) for w in full_w) > 64, "full range: per-channel scales reach -127"
+    assert all(w.min() >= -64 and w.max() <= 64 for w in reduced_w)
+
+
+def test_the_onnx_export_traces_eager_attention_and_restores_the_encoders(tmp_path):
+    pytest.importorskip("onnxruntime")
+    import onnx
+
+    encoder = micro_encoder()
+    encoder.set_attn_implementation("sdpa")
+    optimize.export_onnx(encoder, tmp_path / "encoder.onnx")
+    ops = {n.op_type for n in onnx.load(str(tmp_path / "encoder.onnx")).graph.node}
+    assert "IsNaN" not in ops, "SDPA's traced mask (Where/IsNaN) is not in the graph"
+    assert "Softmax" in ops
+    assert encoder.config._attn_implementation == "sdpa"

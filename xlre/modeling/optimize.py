@@ -1,12 +1,13 @@
 """Faster CPU inference for a trained model: ``xlre extract --optimize ROUTE``.
 
 * ``onnx-int8`` (the faster, measured): the encoder, exported with ``torch.onnx.export``
-  and quantised dynamically to int8 by ONNX Runtime (:data:`ONNX_INT8_RECIPE`: the
-  weights of its matrix products per output channel, the embedding tables left in fp32),
-  runs in ONNX Runtime; the heads stay in PyTorch. The exported file is a cache,
-  ``MODEL_DIR/onnx/encoder-int8.onnx`` (or a per-user cache directory when the model
-  directory is read-only), made once, kept while the model's weights file and the recipe
-  are unchanged (the weights' size and mtime and the recipe are recorded beside it).
+  and quantised dynamically to int8 by ONNX Runtime (:func:`onnx_int8_recipe`: the
+  weights of its matrix products per output channel, in 7 bits on a CPU without VNNI,
+  the embedding tables left in fp32), runs in ONNX Runtime; the heads stay in PyTorch.
+  The exported file is a cache, ``MODEL_DIR/onnx/encoder-int8.onnx`` (``-7bit`` in the
+  name for 7-bit weights; a per-user cache directory when the model directory is
+  read-only), made once, kept while the model's weights file and the recipe are unchanged
+  (the weights' size and mtime and the recipe are recorded beside it).
   Needs the ``onnx`` extra: ``pip install 'xlre[onnx]'``.
 * ``int8``: PyTorch's own dynamic quantisation: every ``nn.Linear`` of the encoder keeps
   int8 weights and quantises its input per batch. No other runtime, nothing written.
@@ -53,6 +54,11 @@ OPTIMIZE_ROUTES: tuple[str, ...] = ("onnx-int8", "int8")
 #: lookup) costs nothing to run in fp32. A cached export made with another recipe is
 #: made again.
 ONNX_INT8_RECIPE: dict[str, Any] = {"op_types_to_quantize": ["MatMul"], "per_channel": True}
+
+#: The x86 CPU flags of an int8 dot-product instruction (AVX-512 VNNI, AVX-VNNI, AMX).
+#: Without one, ONNX Runtime's u8 x s8 products add pairs of products in 16 bits, which
+#: saturate at full-range weights.
+VNNI_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})
 
 #: An input channel of a linear layer is an outlier when its largest absolute value over
 #: the probe exceeds this many times the median channel's largest value. Chosen on
@@ -179,26 +185,31 @@ def onnx_int8_encoder(model: Any, model_dir: str | Path | None,
                            "installed): pip install 'xlre[onnx]', or use --optimize int8") from None
     model_dir = Path(model_dir) if model_dir is not None else None
     cache = _cache_dir(model_dir)
-    target, stamp_file = cache / "encoder-int8.onnx", cache / "encoder-int8.json"
+    recipe = onnx_int8_recipe()
+    # One file per weight range, so that machines with and without VNNI that share a
+    # model directory each keep theirs.
+    name = "encoder-int8-7bit" if recipe.get("reduce_range") else "encoder-int8"
+    target, stamp_file = cache / f"{name}.onnx", cache / f"{name}.json"
     stamp = _weights_stamp(model_dir)
     if (stamp is not None and target.exists() and stamp_file.exists()
-            and json.loads(stamp_file.read_text(encoding="utf-8")) == _stamp_record(stamp)):
+            and json.loads(stamp_file.read_text(encoding="utf-8")) == _stamp_record(stamp, recipe)):
         logger.info("onnx-int8: cached encoder %s", target)
         return target
-    logger.info("onnx-int8: exporting and quantising the encoder into %s", target)
+    logger.info("onnx-int8: exporting and quantising the encoder into %s%s", target,
+                " (7-bit weights: this CPU has no VNNI)" if recipe.get("reduce_range") else "")
     with tempfile.TemporaryDirectory(dir=cache) as tmp:
         plain, quantized = Path(tmp) / "encoder.onnx", Path(tmp) / "encoder-int8.onnx"
         encoder = copy.deepcopy(model.encoder).eval()
         split = split_outlier_channels(encoder, bounds)
         export_onnx(encoder, plain)
-        kept = quantize_onnx_int8(plain, quantized)
+        kept = quantize_onnx_int8(plain, quantized, recipe)
         if kept != len(split):
             raise RuntimeError(f"onnx-int8: {len(split)} linear layers have outlier channels, "
                                f"but the exported graph shows {kept} of their fp32 products")
         os.replace(quantized, target)
     if stamp is not None:
         tmp_stamp = stamp_file.with_suffix(".json.tmp")
-        tmp_stamp.write_text(json.dumps(_stamp_record(stamp)), encoding="utf-8")
+        tmp_stamp.write_text(json.dumps(_stamp_record(stamp, recipe)), encoding="utf-8")
         os.replace(tmp_stamp, stamp_file)
     return target
 
@@ -206,22 +217,68 @@ def onnx_int8_encoder(model: Any, model_dir: str | Path | None,
 def export_onnx(encoder: Any, path: str | Path) -> None:
     """Write ``encoder`` (a transformers encoder; put in eval mode) as an fp32 ONNX graph from
     ``input_ids`` and ``attention_mask`` (batch and length dynamic) to its last hidden
-    state, ``hidden``."""
+    state, ``hidden``.
+
+    The graph is traced with eager attention (the encoder's own setting is restored
+    after): traced from SDPA, the attention mask becomes ``Where``/``IsNaN`` nodes that
+    cost ONNX Runtime about 5% of the int8 encoder's time, and the eager graph ran 7 to
+    12% faster at the same outputs (BENCHMARKS.md, "int8 on CPUs without VNNI")."""
     example = (torch.ones((2, 8), dtype=torch.long), torch.ones((2, 8), dtype=torch.long))
-    with warnings.catch_warnings():
-        # The TorchScript exporter warns that it is legacy; it is the one that takes
-        # transformers encoders without extra packages, and its graph is measured.
-        warnings.simplefilter("ignore")
-        torch.onnx.export(_Hidden(encoder).eval(), example, str(path),
-                          input_names=["input_ids", "attention_mask"], output_names=["hidden"],
-                          dynamic_axes={k: {0: "batch", 1: "length"}
-                                        for k in ("input_ids", "attention_mask", "hidden")},
-                          opset_version=17, dynamo=False)
+    config = getattr(encoder, "config", None)
+    before = getattr(config, "_attn_implementation", None)
+    switch = before not in (None, "eager") and hasattr(encoder, "set_attn_implementation")
+    if switch:
+        encoder.set_attn_implementation("eager")
+    try:
+        with warnings.catch_warnings():
+            # The TorchScript exporter warns that it is legacy; it is the one that takes
+            # transformers encoders without extra packages, and its graph is measured.
+            warnings.simplefilter("ignore")
+            torch.onnx.export(_Hidden(encoder).eval(), example, str(path),
+                              input_names=["input_ids", "attention_mask"], output_names=["hidden"],
+                              dynamic_axes={k: {0: "batch", 1: "length"}
+                                            for k in ("input_ids", "attention_mask", "hidden")},
+                              opset_version=17, dynamo=False)
+    finally:
+        if switch:
+            encoder.set_attn_implementation(before)
 
 
-def _stamp_record(stamp: dict[str, Any]) -> dict[str, Any]:
+def int8_products_saturate(cpuinfo: str | Path = "/proc/cpuinfo") -> bool:
+    """Whether ONNX Runtime's int8 matrix products saturate on this CPU at full-range int8
+    weights: on x86 without a VNNI instruction (:data:`VNNI_FLAGS`), its u8 x s8 kernel
+    sums pairs of products in 16 bits (``vpmaddubsw``), and 2 x 255 x 127 overflows them.
+    On an AVX2-only EPYC this took the int8 encoder's lowest cosine to fp32's from 0.99 to
+    0.83 (BENCHMARKS.md, "int8 on CPUs without VNNI"). An x86 CPU whose flags cannot be
+    read (no ``cpuinfo`` file: macOS, Windows) counts as saturating, the safe side; other
+    architectures (ARM's dot products) do not saturate."""
+    import platform
+
+    if platform.machine().lower() not in ("x86_64", "amd64", "i386", "i686", "x86"):
+        return False
+    try:
+        text = Path(cpuinfo).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return True
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "flags":
+            return not VNNI_FLAGS.intersection(value.split())
+    return True
+
+
+def onnx_int8_recipe() -> dict[str, Any]:
+    """:data:`ONNX_INT8_RECIPE` for this CPU: with 7-bit weights (``reduce_range``) where
+    :func:`int8_products_saturate`, so that no sum of two products overflows 16 bits."""
+    recipe = copy.deepcopy(ONNX_INT8_RECIPE)
+    if int8_products_saturate():
+        recipe["reduce_range"] = True
+    return recipe
+
+
+def _stamp_record(stamp: dict[str, Any], recipe: dict[str, Any]) -> dict[str, Any]:
     """What the cache records beside its file: the weights it was made from, and how."""
-    return {"weights": stamp, "route": "onnx-int8", "recipe": ONNX_INT8_RECIPE,
+    return {"weights": stamp, "route": "onnx-int8", "recipe": recipe, "attention": "eager",
             "outliers": {"ratio": OUTLIER_RATIO, "max_per_layer": MAX_OUTLIERS_PER_LAYER,
                          "probe": [PROBE_SEQUENCES, PROBE_LENGTH, PROBE_SEED],
                          "product": "fp32 MatMul"}}
@@ -230,7 +287,7 @@ def _stamp_record(stamp: dict[str, Any]) -> dict[str, Any]:
 def quantize_onnx_int8(plain: str | Path, out: str | Path,
                        recipe: dict[str, Any] | None = None) -> int:
     """Quantise the fp32 ONNX file ``plain`` into ``out`` by ``recipe`` (``quantize_dynamic``
-    arguments; default :data:`ONNX_INT8_RECIPE`, ``{}`` for ONNX Runtime's defaults).
+    arguments; default :func:`onnx_int8_recipe`, ``{}`` for ONNX Runtime's defaults).
     The matrix products of :class:`OutlierSplitLinear`'s outlier channels stay fp32;
     returns how many there are."""
     import onnx
@@ -240,7 +297,7 @@ def quantize_onnx_int8(plain: str | Path, out: str | Path,
     outlier_weights = {t.name for t in graph.initializer if t.name.endswith("." + OUTLIER_WEIGHT)}
     keep_fp32 = [node.name for node in graph.node
                  if node.op_type == "MatMul" and outlier_weights.intersection(node.input)]
-    options = copy.deepcopy(ONNX_INT8_RECIPE if recipe is None else recipe)
+    options = copy.deepcopy(onnx_int8_recipe() if recipe is None else recipe)
     options["nodes_to_exclude"] = list(options.get("nodes_to_exclude", [])) + keep_fp32
 
     def not_preprocessing_advice(record: logging.LogRecord) -> bool:
