@@ -8,7 +8,10 @@ ONNX Runtime (fp32 and dynamic int8); prints one JSON object.
   their mean and lowest cosine to fp32's over the real tokens. ONNX routes export the
   encoder with ``torch.onnx.export``: ``onnx_fp32`` fused by ONNX Runtime's transformer
   optimiser, ``onnx_int8`` as ``--optimize onnx-int8`` makes it (outlier channels split
-  off, then ``xlre.modeling.optimize.ONNX_INT8_RECIPE``), ``onnx_int8_no_split`` without
+  off, traced with eager attention, then ``xlre.modeling.optimize.onnx_int8_recipe()``),
+  ``onnx_int8_sdpa`` the same traced with the encoder's SDPA attention (the route before
+  2026-12-07, eighth stop), ``onnx_int8_full_range`` (on a CPU without VNNI only) with
+  full-range int8 weights, as the route made them there before, ``onnx_int8_no_split`` without
   the split (the route before 2026-12-07, later), ``onnx_int8_per_tensor`` with ONNX
   Runtime's defaults and no split (the route before 2026-12-07) (``onnxruntime`` and
   ``onnx`` must be installed for them: ``pip install 'xlre[onnx]'``). ``int8`` is
@@ -21,7 +24,9 @@ ONNX Runtime (fp32 and dynamic int8); prints one JSON object.
   forward passes and the pairs are realistic.
 * ``relx``: RELX EN and FR F1 of the trained model (``xlre evaluate --marked``), and its
   KBP37 dev F1 (the split a recipe is chosen on), fp32 against both routes, with the
-  threshold the model was saved with.
+  threshold the model was saved with; on a CPU without VNNI, also ``onnx-int8`` with
+  full-range weights.
+* ``cpu``: the CPU's name, its VNNI flags, and whether int8 products saturate on it.
 
 Encoder figures are the best of two runs after a warm-up; ``wall`` seconds and process CPU seconds
 are both given, so that a run on a shared machine can be read.
@@ -34,6 +39,7 @@ Usage: python scripts/bench_cpu_routes.py --model OUT/seed-13 [--data ../shared/
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import gzip
 import json
@@ -144,17 +150,21 @@ def onnx_routes(encoder, tok, batches, threads: int, tmp: Path) -> dict:
     from onnxruntime.transformers import optimizer
 
     from xlre.modeling.optimize import (
+        ONNX_INT8_RECIPE,
         export_onnx,
+        int8_products_saturate,
         quantize_onnx_int8,
         sentence_bounds,
         split_outlier_channels,
     )
 
     plain, fused, split = tmp / "encoder.onnx", tmp / "encoder-fused.onnx", tmp / "encoder-split.onnx"
+    split_sdpa = tmp / "encoder-split-sdpa.onnx"
     export_onnx(encoder.eval(), plain)
     split_encoder = copy.deepcopy(encoder).eval()
     split_outlier_channels(split_encoder, sentence_bounds(encoder, tok))
     export_onnx(split_encoder, split)
+    export_onnx(split_encoder, split_sdpa, attention=None)
     cfg = encoder.config
     optimizer.optimize_model(str(plain), model_type="bert", num_heads=cfg.num_attention_heads,
                              hidden_size=cfg.hidden_size).save_model_to_file(str(fused))
@@ -162,6 +172,11 @@ def onnx_routes(encoder, tok, batches, threads: int, tmp: Path) -> dict:
              "onnx_int8_no_split": tmp / "onnx_int8_no_split.onnx",
              "onnx_int8_per_tensor": tmp / "onnx_int8_per_tensor.onnx"}
     quantize_onnx_int8(split, files["onnx_int8"])
+    files["onnx_int8_sdpa"] = tmp / "onnx_int8_sdpa.onnx"
+    quantize_onnx_int8(split_sdpa, files["onnx_int8_sdpa"])
+    if int8_products_saturate():  # what the route made on this CPU before its 7-bit weights
+        files["onnx_int8_full_range"] = tmp / "onnx_int8_full_range.onnx"
+        quantize_onnx_int8(split, files["onnx_int8_full_range"], recipe=ONNX_INT8_RECIPE)
     quantize_onnx_int8(plain, files["onnx_int8_no_split"])
     quantize_onnx_int8(plain, files["onnx_int8_per_tensor"], recipe={})
     routes = {}
@@ -228,20 +243,42 @@ def extract_routes(model_dir: Path, sents) -> dict:
     return out
 
 
+class full_range:
+    """Within it, ``--optimize onnx-int8`` quantises to full-range int8 weights whatever
+    the CPU (the route before 7-bit weights on CPUs without VNNI)."""
+
+    def __enter__(self):
+        from xlre.modeling import optimize
+
+        self.saved = optimize.int8_products_saturate
+        optimize.int8_products_saturate = lambda: False
+
+    def __exit__(self, *exc):
+        from xlre.modeling import optimize
+
+        optimize.int8_products_saturate = self.saved
+
+
 def relx(model_dir: Path, data: Path) -> dict:
     from xlre.data.gold import MarkedSource
     from xlre.evaluation import evaluate_model
+    from xlre.modeling.optimize import int8_products_saturate
 
     sources = [MarkedSource(data / "relx" / "RELX_en.txt", "en", "test"),
                MarkedSource(data / "relx" / "RELX_fr.txt", "fr", "test")]
     dev = [MarkedSource(data / "kbp37" / "dev.txt", "en", "dev")]
     out = {}
-    for route in (None, "int8", "onnx-int8"):
+    routes: list[str | None] = [None, "int8", "onnx-int8"]
+    if int8_products_saturate():
+        routes.append("onnx-int8-full-range")
+    for route in routes:
         start = time.perf_counter()
-        m = evaluate_model(model_dir, None, "test", marked=sources, skip_bad=True,
-                           optimize=route)["metrics"]
-        d = evaluate_model(model_dir, None, "dev", marked=dev, skip_bad=True,
-                           optimize=route)["metrics"]
+        with full_range() if route == "onnx-int8-full-range" else contextlib.nullcontext():
+            real = "onnx-int8" if route == "onnx-int8-full-range" else route
+            m = evaluate_model(model_dir, None, "test", marked=sources, skip_bad=True,
+                               optimize=real)["metrics"]
+            d = evaluate_model(model_dir, None, "dev", marked=dev, skip_bad=True,
+                               optimize=real)["metrics"]
         out[route or "fp32"] = {"relx_en_f1": round(100 * m["en"]["marked_f1"], 2),
                                 "relx_fr_f1": round(100 * m["fr"]["marked_f1"], 2),
                                 "kbp37_dev_f1": round(100 * d["en"]["marked_f1"], 2),
@@ -252,8 +289,27 @@ def relx(model_dir: Path, data: Path) -> dict:
                                      for lang in ("en", "fr")}
                              | {"kbp37_dev": round(out["fp32"]["kbp37_dev_f1"]
                                                    - out[route]["kbp37_dev_f1"], 2)}
-                             for route in ("int8", "onnx-int8")}
+                             for route in routes[1:]}
     return out
+
+
+def cpu_summary() -> dict:
+    """The CPU's model name and whether ONNX Runtime's int8 products saturate on it."""
+    import platform
+
+    from xlre.modeling.optimize import VNNI_FLAGS, int8_products_saturate
+
+    name, flags = platform.processor() or platform.machine(), set()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                name = value.strip()
+            elif key.strip() == "flags":
+                flags = set(value.split())
+                break
+    return {"model": name, "vnni_flags": sorted(VNNI_FLAGS & flags),
+            "int8_products_saturate": int8_products_saturate()}
 
 
 def main() -> None:
@@ -282,7 +338,7 @@ def main() -> None:
     model.eval()
     report: dict = {"benchmark": "cpu_routes", "date": time.strftime("%Y-%m-%d"),
                     "model": str(args.model), "threads": args.threads,
-                    "torch": torch.__version__}
+                    "torch": torch.__version__, "cpu": cpu_summary()}
     with tempfile.TemporaryDirectory() as tmp:
         report["encoder"] = encoder_routes(model, tok, sents, args.threads, args.skip_onnx,
                                            Path(tmp))

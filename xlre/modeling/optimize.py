@@ -214,7 +214,7 @@ def onnx_int8_encoder(model: Any, model_dir: str | Path | None,
     return target
 
 
-def export_onnx(encoder: Any, path: str | Path) -> None:
+def export_onnx(encoder: Any, path: str | Path, attention: str | None = "eager") -> None:
     """Write ``encoder`` (a transformers encoder; put in eval mode) as an fp32 ONNX graph from
     ``input_ids`` and ``attention_mask`` (batch and length dynamic) to its last hidden
     state, ``hidden``.
@@ -222,13 +222,15 @@ def export_onnx(encoder: Any, path: str | Path) -> None:
     The graph is traced with eager attention (the encoder's own setting is restored
     after): traced from SDPA, the attention mask becomes ``Where``/``IsNaN`` nodes that
     cost ONNX Runtime about 5% of the int8 encoder's time, and the eager graph ran 7 to
-    12% faster at the same outputs (BENCHMARKS.md, "int8 on CPUs without VNNI")."""
+    12% faster at the same outputs (BENCHMARKS.md, "int8 on CPUs without VNNI").
+    ``attention=None`` traces the encoder's own setting (the benchmark's comparison)."""
     example = (torch.ones((2, 8), dtype=torch.long), torch.ones((2, 8), dtype=torch.long))
     config = getattr(encoder, "config", None)
     before = getattr(config, "_attn_implementation", None)
-    switch = before not in (None, "eager") and hasattr(encoder, "set_attn_implementation")
+    switch = (attention is not None and before not in (None, attention)
+              and hasattr(encoder, "set_attn_implementation"))
     if switch:
-        encoder.set_attn_implementation("eager")
+        encoder.set_attn_implementation(attention)
     try:
         with warnings.catch_warnings():
             # The TorchScript exporter warns that it is legacy; it is the one that takes
