@@ -221,8 +221,9 @@ def export_onnx(encoder: Any, path: str | Path, attention: str | None = "eager")
 
     The graph is traced with eager attention (the encoder's own setting is restored
     after): traced from SDPA, the attention mask becomes ``Where``/``IsNaN`` nodes that
-    cost ONNX Runtime about 5% of the int8 encoder's time, and the eager graph ran 7 to
-    12% faster at the same outputs (BENCHMARKS.md, "int8 on CPUs without VNNI").
+    cost ONNX Runtime about 5% of the int8 encoder's time, and the eager graph ran 5 to
+    9% faster in interleaved runs at the same cosine to fp32 (BENCHMARKS.md, "int8 on CPUs
+    without VNNI").
     ``attention=None`` traces the encoder's own setting (the benchmark's comparison)."""
     example = (torch.ones((2, 8), dtype=torch.long), torch.ones((2, 8), dtype=torch.long))
     config = getattr(encoder, "config", None)
