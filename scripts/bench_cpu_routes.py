@@ -297,18 +297,16 @@ def cpu_summary() -> dict:
     """The CPU's model name and whether ONNX Runtime's int8 products saturate on it."""
     import platform
 
-    from xlre.modeling.optimize import VNNI_FLAGS, int8_products_saturate
+    from xlre.modeling.optimize import VNNI_FLAGS, cpu_flags, int8_products_saturate
 
-    name, flags = platform.processor() or platform.machine(), set()
+    name = platform.processor() or platform.machine()
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
             key, _, value = line.partition(":")
             if key.strip() == "model name":
                 name = value.strip()
-            elif key.strip() == "flags":
-                flags = set(value.split())
                 break
-    return {"model": name, "vnni_flags": sorted(VNNI_FLAGS & flags),
+    return {"model": name, "vnni_flags": sorted(VNNI_FLAGS & (cpu_flags() or frozenset())),
             "int8_products_saturate": int8_products_saturate()}
 
 

@@ -259,15 +259,22 @@ def int8_products_saturate(cpuinfo: str | Path = "/proc/cpuinfo") -> bool:
 
     if platform.machine().lower() not in ("x86_64", "amd64", "i386", "i686", "x86"):
         return False
+    flags = cpu_flags(cpuinfo)
+    return flags is None or not VNNI_FLAGS.intersection(flags)
+
+
+def cpu_flags(cpuinfo: str | Path = "/proc/cpuinfo") -> frozenset[str] | None:
+    """The first CPU's flags in ``cpuinfo`` (Linux's format), or ``None`` where the file
+    cannot be read or lists none."""
     try:
         text = Path(cpuinfo).read_text(encoding="utf-8", errors="replace")
     except OSError:
-        return True
+        return None
     for line in text.splitlines():
         key, _, value = line.partition(":")
         if key.strip() == "flags":
-            return not VNNI_FLAGS.intersection(value.split())
-    return True
+            return frozenset(value.split())
+    return None
 
 
 def onnx_int8_recipe() -> dict[str, Any]:
