@@ -66,6 +66,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+import msgspec
 import orjson
 
 from alignment.errors import SettingError
@@ -349,6 +350,73 @@ def _item_id(value: Any) -> str | None:
     return f"Q{number}"
 
 
+_ABSENT = msgspec.Raw()  # a member the line does not have (no JSON value is empty)
+
+
+class _Top(msgspec.Struct):
+    """The members of a dump entity that a build reads, each kept as its raw JSON text;
+    every other member (descriptions, most of all) is skipped without being built."""
+
+    id: msgspec.Raw = _ABSENT
+    type: msgspec.Raw = _ABSENT
+    modified: msgspec.Raw = _ABSENT
+    labels: msgspec.Raw = _ABSENT
+    aliases: msgspec.Raw = _ABSENT
+    sitelinks: msgspec.Raw = _ABSENT
+    claims: msgspec.Raw = _ABSENT
+
+
+class _Skip(msgspec.Struct):
+    """A JSON object whose members are not read (a sitelink: only their count matters)."""
+
+
+_TOP = msgspec.json.Decoder(_Top)
+_SITELINKS = msgspec.json.Decoder(dict[str, _Skip])
+_CLAIMS = msgspec.json.Decoder(dict[str, msgspec.Raw])
+
+
+def _loads(raw: msgspec.Raw) -> Any:
+    return orjson.loads(memoryview(raw))
+
+
+def _slim_entity(text: bytes, properties: frozenset[str] | None) -> dict[str, Any] | None:
+    """The entity of one dump line as the dict ``orjson.loads`` would give, less what the
+    build never reads: the unread members, and the claims of properties other than P31 and
+    ``properties`` (all kept when None). Each sitelink's value is a placeholder, since only
+    their number is used. None when the line is not a JSON object of valid UTF-8, or when a
+    member is not of its usual shape: the caller then parses the line whole, so a bad line
+    is diagnosed as before.
+
+    About twice as fast as ``orjson.loads`` on real entities: msgspec checks the skipped
+    members' syntax without building them (it is as strict as orjson there, except that a
+    number beyond the float range passes in a skipped member).
+    """
+    try:
+        text.decode("utf-8")  # msgspec does not check the UTF-8 of skipped strings
+        top = _TOP.decode(text)
+    except (UnicodeDecodeError, msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    obj: dict[str, Any] = {}
+    for key in ("id", "type", "modified", "labels", "aliases"):
+        raw = getattr(top, key)
+        if raw:
+            obj[key] = _loads(raw)
+    if top.sitelinks:
+        try:
+            obj["sitelinks"] = _SITELINKS.decode(top.sitelinks)
+        except msgspec.ValidationError:  # [] (PHP's empty map), null, or odd values
+            obj["sitelinks"] = _loads(top.sitelinks)
+    if top.claims:
+        try:
+            claims = _CLAIMS.decode(top.claims)
+        except msgspec.ValidationError:  # not an object: the builder says what it is
+            obj["claims"] = _loads(top.claims)
+        else:
+            obj["claims"] = {prop: _loads(raw) for prop, raw in claims.items()
+                             if properties is None or prop in properties or prop == "P31"}
+    return obj
+
+
 class _Builder:
     """The state of one build: the settings, the counts, and the pass-1 position."""
 
@@ -561,6 +629,18 @@ class _Builder:
         self._count("candidate_facts", len(facts))
         return json.dumps(record, ensure_ascii=False) + "\n", facts
 
+    @staticmethod
+    def _parse(text: bytes) -> Any:
+        """The whole line parsed, or the reason it cannot be."""
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError as err:
+            try:  # orjson reports bad UTF-8 as bad JSON; tell the two apart
+                text.decode("utf-8")
+            except UnicodeDecodeError:
+                raise _BadLine("invalid_utf8", "the line is not UTF-8") from None
+            raise _BadLine("invalid_json", f"invalid JSON ({err.msg} at column {err.colno})") from None
+
     def _line(self, raw: bytes, line_no: int) -> tuple[str, list[str]] | None:
         text = raw.strip()
         if text.endswith(b","):
@@ -569,14 +649,9 @@ class _Builder:
             return None
         self.entity_lines += 1
         try:
-            try:
-                obj = orjson.loads(text)
-            except orjson.JSONDecodeError as err:
-                try:  # orjson reports bad UTF-8 as bad JSON; tell the two apart
-                    text.decode("utf-8")
-                except UnicodeDecodeError:
-                    raise _BadLine("invalid_utf8", "the line is not UTF-8") from None
-                raise _BadLine("invalid_json", f"invalid JSON ({err.msg} at column {err.colno})") from None
+            obj = _slim_entity(text, self.properties)
+            if obj is None:
+                obj = self._parse(text)
             return self._entity(obj)
         except _BadLine as bad:
             if not self.skip_bad:
