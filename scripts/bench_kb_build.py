@@ -9,7 +9,7 @@ It also reads the decompressed dump once with nothing else done (``decompress_se
 which bounds the build's rate from that file on this machine (``decompress_only_entities_per_s``).
 
 Usage: python scripts/bench_kb_build.py [--data ../shared/data] [--dump FILE] [--threads N]
-       [--runs N]
+       [--workers N] [--runs N]
 
 ``--dump`` builds from another copy of the sample (say, recompressed as ``.json.gz``).
 """
@@ -36,7 +36,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--dump", type=Path, default=None,
                         help="the dump to build from (default: the shared sample's .json.bz2)")
-    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--threads", type=int, default=None, help="bz2 decompression threads")
+    parser.add_argument("--workers", type=int, default=None, help="pass-1 worker processes")
     parser.add_argument("--runs", type=int, default=1, help="builds to time; the median counts")
     args = parser.parse_args()
     dump = args.dump or args.data / "wikidata-sample" / "sample-all.json.bz2"
@@ -47,7 +48,8 @@ def main() -> None:
     for _ in range(max(args.runs, 1)):
         with tempfile.TemporaryDirectory() as tmp:
             start = time.perf_counter()
-            manifest = build_kb(dump, Path(tmp) / "kb", settings, threads=args.threads)
+            manifest = build_kb(dump, Path(tmp) / "kb", settings, threads=args.threads,
+                                workers=args.workers)
             runs.append(time.perf_counter() - start)
     seconds = sorted(runs)[len(runs) // 2]
     start = time.perf_counter()
@@ -58,7 +60,8 @@ def main() -> None:
     n = manifest["counts"]["entity_lines"]
     rate = n / seconds
     print(json.dumps({
-        "dump": str(dump), "cpus": os.cpu_count(), "entity_lines": n,
+        "dump": str(dump), "cpus": os.cpu_count(), "threads": args.threads,
+        "workers": args.workers, "entity_lines": n,
         "seconds": round(seconds, 2), "runs_seconds": [round(r, 2) for r in runs],
         "entities_per_s": round(rate),
         "decompress_seconds": round(decompress, 2),

@@ -260,8 +260,29 @@ class Interrupt(Exception):
     """Stands for a kill: raised from the progress callback."""
 
 
+@pytest.mark.parametrize("workers, chunk_bytes", [(2, 1), (2, 300), (3, 2000)])
+def test_workers_give_the_kb_of_one_process(tmp_path: Path, workers: int, chunk_bytes: int) -> None:
+    """Pass 1 on worker processes, the dump cut into chunks of whole lines (as small as one
+    line): the same files, manifest, bad-line report and progress calls as line by line."""
+    dump = write_dump(tmp_path / "latest-all.json.bz2")
+    serial_calls: list[tuple[str, int]] = []
+    serial = build_kb(dump, tmp_path / "serial", settings(), skip_bad=True, workers=1,
+                      progress_lines=3, progress=lambda s, n: serial_calls.append((s, n)))
+    calls: list[tuple[str, int]] = []
+    chunked = build_kb(dump, tmp_path / "chunked", settings(), skip_bad=True, workers=workers,
+                       chunk_bytes=chunk_bytes, progress_lines=3,
+                       progress=lambda s, n: calls.append((s, n)))
+    assert kb_bytes(tmp_path / "chunked") == kb_bytes(tmp_path / "serial")
+    assert stable(chunked) == stable(serial)
+    assert chunked["bad_lines"]["invalid_json"]["first"] == f"{dump}:{BAD_AT + 2}"
+    assert calls == serial_calls
+    with pytest.raises(WikidataDumpError, match=rf"^{dump}:{BAD_AT + 2}: invalid JSON"):
+        build_kb(dump, tmp_path / "stops", settings(), workers=workers, chunk_bytes=chunk_bytes)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
 @pytest.mark.parametrize("stop_at", range(1, 15))
-def test_interrupted_build_resumed_gives_the_same_kb(tmp_path: Path, stop_at: int) -> None:
+def test_interrupted_build_resumed_gives_the_same_kb(tmp_path: Path, stop_at: int, workers: int) -> None:
     dump = write_dump(tmp_path / "latest-all.json.bz2")
     straight = build_kb(dump, tmp_path / "straight", settings(), skip_bad=True)
     calls: list[tuple[str, int]] = []
@@ -272,7 +293,10 @@ def test_interrupted_build_resumed_gives_the_same_kb(tmp_path: Path, stop_at: in
             raise Interrupt(stage)
 
     out = tmp_path / "kb"
-    kwargs = {"skip_bad": True, "checkpoint_lines": 3, "progress_lines": 2}
+    # with workers, chunks of about two lines: checkpoints fall after the chunk that
+    # reaches a multiple of 3 lines
+    kwargs = {"skip_bad": True, "checkpoint_lines": 3, "progress_lines": 2, "workers": workers,
+              "chunk_bytes": 400}
     try:
         build_kb(dump, out, settings(), progress=progress, **kwargs)
         finished = True

@@ -27,6 +27,7 @@ def kb_build_cmd(
     resume: Annotated[bool, typer.Option(help="Continue the interrupted build in --out from its last checkpoint.")] = False,
     skip_bad: Annotated[bool, typer.Option(help="Skip malformed dump lines (counted by reason) instead of stopping.")] = False,
     threads: Annotated[int | None, typer.Option(help="bz2 decompression threads (default: every core).")] = None,
+    workers: Annotated[int | None, typer.Option(help="Processes that parse the dump's lines (default: every core, half of them for .bz2; the KB is the same for any number).")] = None,
 ) -> None:
     """Build a KB directory (entities, relations, triples, manifest) from a Wikidata dump."""
     from xlre.kb.wikidata import (
@@ -50,7 +51,7 @@ def kb_build_cmd(
     with progress_bar(None, {"entities": "dump lines read", "facts": "facts checked"},
                       {"entities": "lines", "facts": "facts"}) as update:
         manifest = build_kb(wikidata, out, settings, skip_bad=skip_bad, resume=resume,
-                            threads=threads, progress=update)
+                            threads=threads, workers=workers, progress=update)
     err_console.print_json(json.dumps(manifest, ensure_ascii=False))
 
 
