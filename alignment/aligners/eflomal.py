@@ -42,6 +42,7 @@ from typing import Any
 from alignment.aligners.base import AlignerError, WordAligner
 from alignment.corpus import count_lines
 from alignment.errors import CorpusError, SettingError
+from alignment.forked import ForkedJob, HelperDied
 from alignment.records import Links
 from alignment.script import ScriptFoldError, fold_script
 from alignment.symmetrize import SYMMETRIZATIONS, symmetrize
@@ -153,7 +154,7 @@ class EflomalAligner(WordAligner):
         # save_priors_when_trained: where the next training's priors go, and the
         # background count that writes them (target, pool, future).
         self._priors_target: Path | None = None
-        self._background: tuple[Path, ProcessPoolExecutor, Any] | None = None
+        self._background: tuple[Path, ForkedJob[int]] | None = None
 
     @property
     def needs_whole_corpus(self) -> bool:
@@ -419,21 +420,34 @@ class EflomalAligner(WordAligner):
 
         if not can_fork_helpers():
             return
-        pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
-        future = pool.submit(_write_priors, self._training_files(), self._last_n + self._n_extra, 1,
-                             str(_tmp_name(path)))
-        self._background = (path, pool, future)
+        job = ForkedJob(_write_priors, self._training_files(), self._last_n + self._n_extra, 1,
+                        str(_tmp_name(path)))
+        self._background = (path, job)
 
     def _finish_background(self) -> int:
         """Wait for the background priors count, if one runs; its lexical entries (0: none ran)."""
         if self._background is None:
             return 0
-        _, pool, future = self._background
+        path, job = self._background
         self._background = None
         try:
-            return int(future.result())
+            return int(job.result())
+        except HelperDied as died:
+            raise AlignerError(f"the priors count's helper process stopped with exit code {died.exitcode} "
+                               f"before it wrote {path} (out of memory?). Fix: free memory and run "
+                               "again (an annotation run: --resume)") from None
         finally:
-            pool.shutdown()
+            job.close()
+
+    def stop_background_priors(self) -> None:
+        """Stop a background priors count nobody will wait for (the run failed after it
+        started), and remove its partial file; nothing happens when none runs."""
+        if self._background is None:
+            return
+        path, job = self._background
+        self._background = None
+        job.close()
+        _tmp_name(path).unlink(missing_ok=True)
 
     def directional_links(self) -> Iterator[tuple[set[tuple[int, int]], set[tuple[int, int]]]]:
         """(forward, reverse) links of each pair of the last alignment, before symmetrising."""

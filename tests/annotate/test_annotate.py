@@ -196,6 +196,47 @@ def test_a_failed_background_casing_count_stops_the_run_with_its_error(
         annotate(config(tmp_path, kb_dir, "killed"))
 
 
+def test_a_run_that_fails_after_the_priors_count_started_stops_it(
+        tmp_path: Path, kb_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The priors are counted by a forked helper while the links are read; a run that
+    fails meanwhile stops the helper at once (before, the process waited for the count at
+    exit) and leaves no partial priors file."""
+    import multiprocessing
+    import time
+
+    import xlre.annotate.run as run_module
+    from alignment import parallel_tokenize
+    from alignment.aligners import eflomal
+    from alignment.errors import CorpusError
+
+    monkeypatch.setattr(parallel_tokenize, "default_workers", lambda: 2)
+    started: list[bool] = []
+
+    def slow_count(*_: object) -> int:  # runs in the helper, inherited by the fork
+        time.sleep(120)
+        return 0
+
+    real_start = eflomal.EflomalAligner._start_background_priors
+
+    def start(self: eflomal.EflomalAligner, path: Path) -> None:
+        real_start(self, path)
+        started.append(self._background is not None)
+
+    def align_then_fail(*args: object, **kwargs: object) -> None:
+        real_align(*args, **kwargs)
+        raise CorpusError("extra.tsv", 3, "no tab", "add one")
+
+    real_align = run_module.align_corpus
+    monkeypatch.setattr(eflomal, "_write_priors", slow_count)
+    monkeypatch.setattr(eflomal.EflomalAligner, "_start_background_priors", start)
+    monkeypatch.setattr(run_module, "align_corpus", align_then_fail)
+    with pytest.raises(CorpusError, match=r"extra\.tsv:3: no tab"):
+        annotate(config(tmp_path, kb_dir, "failed"))
+    assert started == [True]
+    assert multiprocessing.active_children() == []
+    assert not list((tmp_path / "failed").glob("priors*"))
+
+
 # ---------------------------------------------------------------- resume guards (issue 21)
 def test_resume_refuses_a_corpus_that_changed_or_links_that_do_not_cover_it(
         tmp_path: Path, kb_dir: Path) -> None:

@@ -13,19 +13,17 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import multiprocessing
-import os
 import platform
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, replace
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 from alignment.aligners.base import WordAligner
 from alignment.aligners.eflomal import eflomal_parts
 from alignment.corpus import BadLine, ParallelCorpus, parse_corpus_spec
+from alignment.forked import ForkedJob, HelperDied
 from alignment.parallel_tokenize import can_fork_helpers
 from alignment.pipeline import align_corpus
 from alignment.records import SentencePair
@@ -128,17 +126,6 @@ def _source_casing(config: AnnotateConfig, words: frozenset[str]) -> CaseStats:
     return count_casing((p.src_text for p in _run_corpus(config) if isinstance(p, SentencePair)), words)
 
 
-def _casing_helper(config: AnnotateConfig, words: frozenset[str], send: Connection) -> None:
-    """The forked helper of :class:`_BackgroundCasing`: sends (True, stats) or (False, error)."""
-    os.nice(CASING_NICENESS)
-    try:
-        result: tuple[bool, Any] = (True, _source_casing(config, words))
-    except BaseException as exc:  # not handled here: sent to the run, which raises it
-        result = (False, exc)
-    send.send(result)
-    send.close()
-
-
 class _BackgroundCasing:
     """The source casing counted by a forked helper at low priority, so that it takes
     the cycles the alignment leaves idle. :meth:`get` waits for the :class:`CaseStats`
@@ -146,29 +133,19 @@ class _BackgroundCasing:
     that fails meanwhile does not wait for it."""
 
     def __init__(self, config: AnnotateConfig, words: frozenset[str]) -> None:
-        ctx = multiprocessing.get_context("fork")  # the words are inherited, not pickled
-        self._recv, send = ctx.Pipe(duplex=False)
-        self._helper = ctx.Process(target=_casing_helper, args=(config, words, send), daemon=True)
-        self._helper.start()
-        send.close()
+        # the words are inherited, not pickled
+        self._job = ForkedJob(_source_casing, config, words, niceness=CASING_NICENESS)
 
     def get(self) -> CaseStats:
         try:
-            ok, value = self._recv.recv()
-        except EOFError:
-            self._helper.join()
-            raise RunError(f"the casing count's helper process stopped with exit code {self._helper.exitcode} "
+            return self._job.result()
+        except HelperDied as died:
+            raise RunError(f"the casing count's helper process stopped with exit code {died.exitcode} "
                            "before it sent its counts (out of memory?). Fix: free memory and resume the "
                            "run (--resume)") from None
-        if not ok:
-            raise value
-        return value  # type: ignore[no-any-return]
 
     def close(self) -> None:
-        if self._helper.is_alive():
-            self._helper.terminate()
-        self._helper.join()
-        self._recv.close()
+        self._job.close()
 
 
 def annotate(config: AnnotateConfig, resume: bool = False, progress: ProgressFn | None = None) -> dict[str, Any]:
@@ -221,8 +198,10 @@ def annotate(config: AnnotateConfig, resume: bool = False, progress: ProgressFn 
             t0 = time.perf_counter()
             aligned = make_aligner(config)
             for part in eflomal_parts(aligned):
-                # counted in the background while the links are read; saved below
+                # counted in the background while the links are read; saved below, and
+                # stopped if the run fails first
                 part.save_priors_when_trained(run_dir / PRIORS_FILE)
+                stack.callback(part.stop_background_priors)
             extras = [ParallelCorpus(p, config.src_lang, config.tgt_lang, tgt_path=t, skip_bad=config.skip_bad)
                       for p, t in map(parse_corpus_spec, config.extra_corpora)]
             align_corpus(_run_corpus(config), aligned, links_path, annotator.src_tok, annotator.tgt_tok,
@@ -241,10 +220,10 @@ def annotate(config: AnnotateConfig, resume: bool = False, progress: ProgressFn 
                 casing.write(casing_path)
             annotator.linker.casing = casing
             timings["count_casing"] = time.perf_counter() - t0
-    if aligned is not None:
-        t0 = time.perf_counter()
-        aligned.save_priors(run_dir / PRIORS_FILE)  # type: ignore[attr-defined]
-        timings["save_priors"] = time.perf_counter() - t0
+        if aligned is not None:
+            t0 = time.perf_counter()
+            aligned.save_priors(run_dir / PRIORS_FILE)  # type: ignore[attr-defined]
+            timings["save_priors"] = time.perf_counter() - t0
 
     # Stage 2: shards, on the stage-1 tokens where the run kept them (a run begun by an
     # xlre that did not keep them tokenizes again, with the same tokenizers).
