@@ -280,6 +280,21 @@ def test_workers_give_the_kb_of_one_process(tmp_path: Path, workers: int, chunk_
         build_kb(dump, tmp_path / "stops", settings(), workers=workers, chunk_bytes=chunk_bytes)
 
 
+def test_a_worker_that_dies_stops_the_build_with_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from xlre.kb.knowledge_base import KBError
+
+    dump = write_dump(tmp_path / "latest-all.json")
+    with monkeypatch.context() as m:  # inherited by the forked workers
+        m.setattr(wikidata._Builder, "tally", lambda *_: os._exit(9))
+        with pytest.raises(KBError, match=r"worker process died .*Fix: resume the build with --resume"):
+            build_kb(dump, tmp_path / "kb", settings(), skip_bad=True, workers=2, chunk_bytes=300)
+    build_kb(dump, tmp_path / "kb", settings(), skip_bad=True, resume=True, workers=2, chunk_bytes=300)
+    build_kb(dump, tmp_path / "straight", settings(), skip_bad=True)
+    assert kb_bytes(tmp_path / "kb") == kb_bytes(tmp_path / "straight")
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 @pytest.mark.parametrize("stop_at", range(1, 15))
 def test_interrupted_build_resumed_gives_the_same_kb(tmp_path: Path, stop_at: int, workers: int) -> None:

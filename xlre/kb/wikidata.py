@@ -64,13 +64,14 @@ import hashlib
 import json
 import logging
 import multiprocessing
-import multiprocessing.pool
 import os
 import re
 import shutil
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -483,23 +484,21 @@ def _chunk_tally(chunk: bytes, first_line: int) -> _Tally:
 
 
 @contextlib.contextmanager
-def _chunk_pool(builder: _Builder) -> Iterator[multiprocessing.pool.Pool]:
-    """The pass-1 worker processes (forked on Linux, where the parent's imports are
-    inherited); stopped at once if the build fails."""
+def _chunk_pool(builder: _Builder) -> Iterator[ProcessPoolExecutor]:
+    """The pass-1 worker processes, forked at once (on Linux, where the parent's imports
+    are inherited); pending chunks are cancelled if the build fails."""
     for lang in builder.langs:  # compiles the language-tag parser once, for every fork
         builder._tag(lang)
     ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else None)
-    pool = ctx.Pool(builder.workers, initializer=_init_chunk_worker,
-                    initargs=(builder.dump, builder.settings, builder.skip_bad))
+    pool = ProcessPoolExecutor(builder.workers, mp_context=ctx, initializer=_init_chunk_worker,
+                               initargs=(builder.dump, builder.settings, builder.skip_bad))
+    pool.submit(int)  # with fork, the first task starts every worker: here, before the dump's threads
     try:
         yield pool
     except BaseException:
-        pool.terminate()
+        pool.shutdown(wait=True, cancel_futures=True)
         raise
-    else:
-        pool.close()
-    finally:
-        pool.join()
+    pool.shutdown(wait=True)
 
 
 class _Builder:
@@ -801,14 +800,14 @@ class _Builder:
                 since_progress = 0
         return since_progress
 
-    def _pass1_chunks(self, pool: multiprocessing.pool.Pool, src: IO[bytes], ents: IO[str],
+    def _pass1_chunks(self, pool: ProcessPoolExecutor, src: IO[bytes], ents: IO[str],
                       spool: IO[str]) -> int:
         """Pass 1 on worker processes: the dump is cut into chunks of whole lines, each
         worker parses its chunks, and their entities, facts and counts are taken back in
         the dump's order, so the files are those of :meth:`_pass1_lines`. A checkpoint
         falls after the chunk in which a multiple of ``checkpoint_lines`` is reached.
         Returns the lines not yet reported."""
-        pending: collections.deque[tuple[int, multiprocessing.pool.AsyncResult]] = collections.deque()
+        pending: collections.deque[tuple[int, Future[_Tally]]] = collections.deque()
         in_flight = 2 * self.workers  # bounds memory: chunks read ahead of the writer
         since_progress = 0
         next_line = self.line_no
@@ -816,7 +815,12 @@ class _Builder:
         def take() -> None:
             nonlocal since_progress
             size, result = pending.popleft()
-            tally = result.get()  # a worker's WikidataDumpError is raised here
+            try:
+                tally = result.result()  # a worker's WikidataDumpError is raised here
+            except BrokenProcessPool:
+                raise KBError(self.dump, None, "a kb build worker process died (out of memory, or killed)",
+                              "resume the build with --resume, with fewer --workers if memory is short"
+                              ) from None
             ents.write(tally.entities)
             spool.write(tally.facts)
             before = self.line_no
@@ -831,7 +835,7 @@ class _Builder:
 
         for chunk in _whole_line_chunks(src, self.chunk_bytes):
             lines = chunk.count(b"\n") + (not chunk.endswith(b"\n"))
-            pending.append((len(chunk), pool.apply_async(_chunk_tally, (chunk, next_line))))
+            pending.append((len(chunk), pool.submit(_chunk_tally, chunk, next_line)))
             next_line += lines
             if len(pending) >= in_flight:
                 take()
