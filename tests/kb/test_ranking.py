@@ -201,3 +201,27 @@ def test_popularity_must_be_a_count(tmp_path: Path, kb) -> None:
     (d / "entities.jsonl").write_text('{"id": "Q1", "labels": {}, "popularity": "many"}\n', encoding="utf-8")
     with pytest.raises(KBError, match=r"entities.jsonl:1.*popularity"):
         load_kb(d)
+
+
+def test_initials_in_capitals_survive_the_stop_word_guard_unless_the_text_shouts(tmp_path: Path) -> None:
+    """``US`` and ``WHO`` are stop words casefolded, but each spells the initials of
+    another name of its entity, so the gazetteer keeps them (matched only as written);
+    ``AND`` (Andorra) spells no other name and is dropped. Next to another word in
+    capitals the text shouts, and the mention is dropped as ``capitals``."""
+    d = tmp_path / "kb"
+    d.mkdir()
+    ents = [{"id": "Q30", "labels": {"en": ["United States", "US"]}},
+            {"id": "Q7817", "labels": {"en": ["World Health Organization", "WHO"]}},
+            {"id": "Q228", "labels": {"en": ["Andorra", "AND"]}}]
+    (d / "entities.jsonl").write_text("".join(json.dumps(e) + "\n" for e in ents), encoding="utf-8")
+    (d / "relations.jsonl").write_text('{"id": "P17", "labels": {"en": "country"}}\n', encoding="utf-8")
+    (d / "triples.tsv").write_text("", encoding="utf-8")
+    small = load_kb(d)
+    gaz = Gazetteer(small, "en")
+    assert gaz.dropped["stop_word"] == 1  # AND
+    ents_found, _ = link(small, "US officials and the WHO met in Andorra AND nowhere else.")
+    assert ents_found == [("US", "Q30"), ("WHO", "Q7817"), ("Andorra", "Q228")]
+    assert link(small, "They told us who came.")[0] == []
+    found, stats = link(small, "I CAN SEE THE US FROM HERE, said the US envoy.")
+    assert found == [("US", "Q30")] and stats.dropped["capitals"] == 1
+    assert Gazetteer(small, "en", case="ignore").dropped["stop_word"] == 3  # us, who and and

@@ -31,16 +31,19 @@ matches every alias exactly, ``case="ignore"`` ignores case altogether.
 
 Guards against noisy aliases, each counted in :attr:`Gazetteer.dropped`:
 aliases shorter than ``min_chars``; aliases that are stop words of the language
-(``can``, ``the``); single-word all-lowercase aliases in cased scripts (``globe``),
-which name common nouns far more often than entities; aliases with no letter
-(``⊕``, ``1``).
+(``can``, ``the``), except, where case counts, one in capitals that spells the
+initials of another of the entity's names (``US`` of United States, ``WHO`` of World
+Health Organization: :func:`is_initials`), which matches only as written;
+single-word all-lowercase aliases in cased scripts (``globe``), which name common nouns
+far more often than entities; aliases with no letter (``⊕``, ``1``).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -167,6 +170,26 @@ def check_case(case: str) -> str:
     return case
 
 
+def is_initials(alias: str, names: Iterable[str]) -> bool:
+    """``alias`` is written in capitals (two letters or more) and spells the initials of
+    one of ``names``: of all its words, or of its capitalised ones (``US``: United States;
+    ``WHO``: World Health Organization; ``UP``: Universiteit van Pretoria)."""
+    if len(alias) < 2 or not alias.isalpha() or not alias.isupper():
+        return False
+    want = alias.casefold()
+    for name in names:
+        words = [w for w in _WORD_BREAKS.split(name) if w[:1].isalpha()]
+        if len(words) < 2:
+            continue
+        if "".join(w[0] for w in words).casefold() == want \
+                or "".join(w[0] for w in words if w[0].isupper()).casefold() == want:
+            return True
+    return False
+
+
+_WORD_BREAKS = re.compile(r"[\s\-]+")
+
+
 def alias_table(kb: KnowledgeBase, lang: str, min_chars: int = 2, case: str = "smart",
                 zh_script: str = "fold") -> AliasTable:
     """The keys, entries and dropped counts of a gazetteer for ``lang`` over ``kb``: the
@@ -180,8 +203,8 @@ def alias_table(kb: KnowledgeBase, lang: str, min_chars: int = 2, case: str = "s
     stops = stop_words(lang)
     entries: dict[str, dict[str, list[tuple[str, str]]]] = {}
     seen: set[tuple[str, str]] = set()
-    pairs = ((a, e) for tag in alias_languages(kb, lang, zh_script) for a, e in kb.aliases(tag))
-    for alias, ent_id in pairs:
+    pairs = ((a, e, tag) for tag in alias_languages(kb, lang, zh_script) for a, e in kb.aliases(tag))
+    for alias, ent_id, tag in pairs:
         if (alias, ent_id) in seen:  # the same alias under zh and zh-hans
             continue
         seen.add((alias, ent_id))
@@ -191,7 +214,7 @@ def alias_table(kb: KnowledgeBase, lang: str, min_chars: int = 2, case: str = "s
             reason = "too_short"
         elif not any(c.isalpha() for c in alias):
             reason = "no_letter"
-        elif key in stops:
+        elif key in stops and not (case != "ignore" and is_initials(alias, kb.entities[ent_id].labels.get(tag, ()))):
             reason = "stop_word"
         elif (
             case != "exact" and lang not in UNSEGMENTED_SCRIPTS and alias.islower()

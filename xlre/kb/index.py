@@ -73,7 +73,7 @@ from xlre.kb.knowledge_base import (
 
 logger = logging.getLogger(__name__)
 
-INDEX_VERSION = 2  # 2: the language rule of KnowledgeBase.is_language changed
+INDEX_VERSION = 3  # 2: the language rule of KnowledgeBase.is_language changed; 3: initials kept (US, WHO)
 INDEX_FILE = "index.json"
 GAZETTEER_META = "gazetteer.json"
 

@@ -1,6 +1,6 @@
 """Entity linking: gazetteer mentions -> single KB ids.
 
-``linking="rank"`` (the default). Each mention is first checked by two guards, then its
+``linking="rank"`` (the default). Each mention is first checked by three guards, then its
 candidates are ranked:
 
 * **common_word** (dropped): a one-word capitalised mention that the corpus writes in
@@ -19,6 +19,9 @@ candidates are ranked:
   no other candidate is left; so after a numeral or a quantifier ("two Chinese", "overseas
   Chinese"). A language-named mention that ends a longer capitalised name the KB lacks
   ("South Korean", "Muay Thai") is dropped too.
+* **capitals** (dropped): a one-word mention that is a stop word written in capitals
+  (the gazetteer keeps ``US`` and ``WHO`` as initials of a name) next to another word in
+  capitals: "I CAN BEAT HIM", "SO MUCH", where the text shouts.
 * **ranking**: a candidate's *context* is the number of the sentence's other mentions
   with a candidate it has a KB fact with. The candidates of highest context, when it is
   above zero, go on (one alone: ``resolved_by_kb``); then the one of highest prior
@@ -168,6 +171,9 @@ class EntityLinker:
 
     def _guard(self, m: Mention, tok: TokenizedText) -> str | None:
         """The reason to drop ``m`` before ranking, if any (module docstring)."""
+        if m.tok_end - m.tok_start == 1 and m.text.isupper() and m.text.casefold() in self._stops \
+                and self._in_capitals(m, tok):
+            return "capitals"
         if (self.casing is not None and m.tok_end - m.tok_start == 1 and m.text[:1].isupper()
                 and not m.text.isupper() and self.casing.is_common(m.text)):
             return "common_word"
@@ -175,6 +181,13 @@ class EntityLinker:
                 and (self._adjective_use(m, tok) or self._inside_name(m, tok)):
             return "demonym"
         return None
+
+    @staticmethod
+    def _in_capitals(m: Mention, tok: TokenizedText) -> bool:
+        """A word next to ``m`` is written in capitals too: the text shouts ("I CAN BEAT
+        HIM"), and a stop word in it is not an acronym."""
+        near = [tok.tokens[k] for k in (m.tok_start - 1, m.tok_end) if 0 <= k < len(tok.tokens)]
+        return any(w.isalpha() and w.isupper() for w in near)
 
     def _adjective_use(self, m: Mention, tok: TokenizedText) -> bool:
         """A language-named mention is used as an adjective (module docstring): the word
