@@ -21,7 +21,7 @@ candidates are ranked:
   ("South Korean", "Muay Thai") is dropped too.
 * **capitals** (dropped): a one-word mention that is a stop word written in capitals
   (the gazetteer keeps ``US`` and ``WHO`` as initials of a name) next to another word in
-  capitals: "I CAN BEAT HIM", "SO MUCH", where the text shouts.
+  capitals, where the text shouts: "WE WILL MAKE THE US PROUD".
 * **ranking**: a candidate's *context* is the number of the sentence's other mentions
   with a candidate it has a KB fact with. The candidates of highest context, when it is
   above zero, go on (one alone: ``resolved_by_kb``); then the one of highest prior
