@@ -152,7 +152,7 @@ class EflomalAligner(WordAligner):
         self._n_extra = 0
         self._last_n = 0
         # save_priors_when_trained: where the next training's priors go, and the
-        # background count that writes them (target, pool, future).
+        # background count that writes them (target, job).
         self._priors_target: Path | None = None
         self._background: tuple[Path, ForkedJob[int]] | None = None
 

@@ -170,6 +170,9 @@ def check_case(case: str) -> str:
     return case
 
 
+_WORD_BREAKS = re.compile(r"[\s\-]+")
+
+
 def is_initials(alias: str, names: Iterable[str]) -> bool:
     """``alias`` is written in capitals (two letters or more) and spells the initials of
     one of ``names``: of all its words, or of its capitalised ones (``US``: United States;
@@ -185,9 +188,6 @@ def is_initials(alias: str, names: Iterable[str]) -> bool:
                 or "".join(w[0] for w in words if w[0].isupper()).casefold() == want:
             return True
     return False
-
-
-_WORD_BREAKS = re.compile(r"[\s\-]+")
 
 
 def alias_table(kb: KnowledgeBase, lang: str, min_chars: int = 2, case: str = "smart",

@@ -290,7 +290,8 @@ def dump_date(path: Path | str, max_modified: str | None) -> tuple[str | None, s
 
 def open_dump(path: Path | str, threads: int | None = None) -> IO[bytes]:
     """Open a dump for reading bytes: ``.bz2`` (in parallel through ``indexed_bzip2`` when
-    installed), ``.gz`` (through ISA-L's ``isal.igzip`` when installed) or plain JSON. The stream is seekable (by decompressed offset)."""
+    installed), ``.gz`` (through ISA-L's ``isal.igzip`` when installed) or plain JSON.
+    The stream is seekable (by decompressed offset)."""
     path = Path(path)
     if not path.is_file():
         raise KBError(path, None, "no such dump file" if not path.exists() else "is not a file",
